@@ -1,0 +1,52 @@
+"""Batching: right padding for training, left-padded prompts for generation, skip counters summed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import torch
+
+from lightning_mllm.chat_format import IGNORE_INDEX
+
+
+def pad(sequences: list[list[int]], value: int, left: bool = False) -> torch.Tensor:
+    longest = max(len(s) for s in sequences)
+    rows = [([value] * (longest - len(s)) + s) if left else (s + [value] * (longest - len(s))) for s in sequences]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def mask(sequences: list[list[int]], left: bool = False) -> torch.Tensor:
+    return pad([[1] * len(s) for s in sequences], 0, left)
+
+
+class Collator:
+    """Builds a batch dict from encoded samples.
+
+    Args:
+        pad_token_id: Id written into padded positions (they are masked out anyway).
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        ids = [s["input_ids"] for s in samples]
+        images = [s["pixel_values"] for s in samples if s["pixel_values"] is not None]
+        batch = {
+            "input_ids": pad(ids, self.pad_token_id),
+            "attention_mask": mask(ids),
+            "labels": pad([s["labels"] for s in samples], IGNORE_INDEX),
+            # Images in row order: the order their placeholder runs appear in input_ids.
+            "pixel_values": torch.stack(images) if images else None,
+            "lang": [s["lang"] for s in samples],
+            "ids": [s["id"] for s in samples],
+            "skipped": sum((Counter(s.get("skipped", {})) for s in samples), Counter()),
+            "truncated": sum(bool(s["truncated"]) for s in samples),
+        }
+        if "prompt_ids" in samples[0]:
+            prompts = [s["prompt_ids"] for s in samples]
+            batch["prompt_ids"] = pad(prompts, self.pad_token_id, left=True)
+            batch["prompt_mask"] = mask(prompts, left=True)
+            batch["answers"] = [s["answer"] for s in samples]
+        return batch

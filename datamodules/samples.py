@@ -1,0 +1,66 @@
+"""Reading samples out of WebDataset tar shards and turning them into model inputs.
+
+Only JSON and images are decoded; nothing from a shard is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import webdataset as wds
+from PIL import Image, UnidentifiedImageError
+
+from lightning_mllm.chat_format import SampleError
+from lightning_mllm.processor import MultimodalProcessor
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+
+def read_shard(path: str) -> Iterator[dict[str, Any]]:
+    """Raw samples (``__key__`` plus one bytes entry per file extension) of one tar shard."""
+    yield from wds.tariterators.tarfile_samples(iter([{"url": path}]))
+
+
+def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
+    """JSON record and PIL image (or None) of a raw sample; ``SampleError`` when unusable."""
+    where = f"{raw.get('__url__', '?')}:{raw.get('__key__', '?')}"
+    if "json" not in raw:
+        raise SampleError("missing_json", f"{where} has no json file")
+    try:
+        record = json.loads(raw["json"])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SampleError("bad_json", f"{where}: {error}") from error
+    if not isinstance(record, dict):
+        raise SampleError("bad_json", f"{where}: the json file is not an object")
+    images = [ext for ext in IMAGE_EXTENSIONS if ext in raw]
+    if len(images) > 1:
+        raise SampleError("image_mismatch", f"{where} holds several images {images}")
+    image = None
+    if images:
+        try:
+            image = Image.open(io.BytesIO(raw[images[0]]))
+            image.load()
+        except (UnidentifiedImageError, OSError) as error:
+            raise SampleError("bad_image", f"{where}: {error}") from error
+    record.setdefault("id", raw.get("__key__"))
+    return {"record": record, "image": image, "where": where}
+
+
+def encode_sample(decoded: dict[str, Any], processor: MultimodalProcessor, with_prompt: bool) -> dict[str, Any]:
+    """Token ids, labels, pixel values and metadata; with ``with_prompt`` also the generation
+    prompt and reference answer that validation needs."""
+    record, image = decoded["record"], decoded["image"]
+    try:
+        encoded = processor.formatter.encode(record.get("messages"), has_image=image is not None)
+        sample = {"input_ids": encoded.input_ids, "labels": encoded.labels, "truncated": encoded.truncated,
+                  "lang": str(record.get("lang", "unknown")), "id": record.get("id")}
+        if with_prompt:
+            sample["prompt_ids"], sample["answer"] = processor.formatter.encode_prompt(
+                record["messages"], has_image=image is not None)
+    except SampleError as error:
+        raise SampleError(error.reason, f"{decoded['where']}: {error}") from error
+    sample["pixel_values"] = processor.pixel_values(image) if image is not None else None
+    return sample

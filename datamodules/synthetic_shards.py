@@ -1,0 +1,121 @@
+"""Writes the synthetic English and Basque data set as WebDataset tar shards.
+
+Layout under ``root``::
+
+    train/en-000000.tar ...   conversations (captions and multi-turn QA), English
+    train/eu-000000.tar ...   the same kind of data, Basque, from different scenes
+    eval/en-000000.tar ...    held-out single-turn questions with reference answers
+    eval/eu-000000.tar ...
+    meta.json                 counts and settings; written last, so its presence means "complete"
+
+Each sample follows DESIGN.md: ``json`` (messages, lang, source, id) plus ``png``.
+Run ``python -m datamodules.synthetic_shards --root data/synthetic`` to write it by hand; the
+mixture datamodule also writes it into its ``data_root`` on first use when ``synthetic`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import webdataset as wds
+from tqdm import tqdm
+
+from datamodules import synthetic_scenes as scenes
+
+
+@dataclass
+class SyntheticSpec:
+    """What the synthetic data set holds.
+
+    Args:
+        train_per_language: Training conversations per language.
+        eval_per_language: Held-out evaluation questions per language.
+        image_size: Side of the square PNG images in pixels.
+        samples_per_shard: Samples per tar shard.
+        seed: Seed of every random choice; the same spec always writes the same data.
+    """
+
+    train_per_language: int = 6000
+    eval_per_language: int = 200
+    image_size: int = 64
+    samples_per_shard: int = 1000
+    seed: int = 0
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_split(folder: Path, split: str, lang: str, count: int, spec: SyntheticSpec, seed: int) -> None:
+    rng = random.Random(seed)
+    pattern = str(folder / f"{lang}-%06d.tar")
+    with wds.ShardWriter(pattern, maxcount=spec.samples_per_shard, verbose=0) as sink:
+        for index in tqdm(range(count), desc=f"synthetic {split}/{lang}", unit="sample", leave=False):
+            scene = scenes.sample_scene(rng)
+            image = scenes.render_scene(scene, spec.image_size, rng)
+            record = {"lang": lang, "source": f"synthetic-{split}", "id": f"{split}-{lang}-{index:07d}"}
+            if split == "train":
+                record["messages"] = scenes.training_messages(scene, lang, rng)
+            else:
+                record["question_kind"], record["messages"] = scenes.evaluation_messages(scene, lang, rng)
+            sink.write({"__key__": record["id"], "json": json.dumps(record, ensure_ascii=False).encode(),
+                        "png": _png(image)})
+
+
+def is_complete(root: str | os.PathLike) -> bool:
+    """True when a finished data set (with its ``meta.json``) is at ``root``."""
+    return (Path(root) / "meta.json").is_file()
+
+
+def write_synthetic_shards(spec: SyntheticSpec, root: str | os.PathLike) -> Path:
+    """Writes the data set unless it is already complete; returns its root.
+
+    Writing goes to a temporary sibling folder that is renamed into place at the end, so an
+    interrupted run never leaves a half-written data set that looks finished.
+    """
+    root = Path(root)
+    if is_complete(root):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        for split_index, (split, count) in enumerate((("train", spec.train_per_language),
+                                                      ("eval", spec.eval_per_language))):
+            (staging / split).mkdir()
+            for lang_index, lang in enumerate(scenes.LANGUAGES):
+                seed = spec.seed * 1000 + split_index * 10 + lang_index
+                _write_split(staging / split, split, lang, count, spec, seed)
+        (staging / "meta.json").write_text(json.dumps({"spec": asdict(spec), "languages": scenes.LANGUAGES}))
+        if root.exists():  # an earlier, incomplete attempt
+            shutil.rmtree(root)
+        os.replace(staging, root)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="data/synthetic", help="output folder")
+    for name, value in asdict(SyntheticSpec()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = parser.parse_args(argv)
+    settings = vars(args)
+    root = write_synthetic_shards(SyntheticSpec(**{k: v for k, v in settings.items() if k != "root"}),
+                                  settings["root"])
+    print(f"synthetic shards at {root}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Late fusion: image features spliced into the LLM's input embeddings, and the loss on labelled tokens."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_mllm.chat_format import IGNORE_INDEX
+
+
+def splice_image_features(embeds: torch.Tensor, image_mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """Writes ``features`` (images, tokens, width), in order, into the positions of ``image_mask``.
+
+    Images fill the masked positions row by row, which is the order the collate function puts
+    them in ``pixel_values``.
+    """
+    expected = int(image_mask.sum())
+    if expected != features.shape[0] * features.shape[1]:
+        raise ValueError(f"{expected} image positions in the batch but {features.shape[0]} image(s) of "
+                         f"{features.shape[1]} tokens")
+    return embeds.masked_scatter(image_mask.unsqueeze(-1), features.to(embeds.dtype))
+
+
+def labelled_token_losses(hidden: torch.Tensor, labels: torch.Tensor, lm_head: nn.Module,
+                          softcap: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of each labelled next-token prediction and the batch row it belongs to.
+
+    The LM head runs only on positions whose next token is labelled, so no logits are ever
+    computed for image or prompt tokens (with a 128k vocabulary those dominate the cost).
+    """
+    targets = labels[:, 1:]
+    selected = targets != IGNORE_INDEX
+    logits = lm_head(hidden[:, :-1][selected]).float()
+    if softcap:
+        logits = softcap * torch.tanh(logits / softcap)
+    losses = F.cross_entropy(logits, targets[selected], reduction="none")
+    return losses, selected.nonzero()[:, 0]

@@ -1,0 +1,243 @@
+"""The LightningModule: frozen vision tower -> trainable connector -> LoRA-tuned (or frozen) LLM."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from transformers import AutoConfig, GenerationConfig
+
+from lightning_mllm.answers import exact_match
+from lightning_mllm.chat_format import IMAGE_TOKEN_ID
+from lightning_mllm.connector import Connector
+from lightning_mllm.fusion import labelled_token_losses, splice_image_features
+from lightning_mllm.llm import add_lora, base_model, load_llm
+from lightning_mllm.processor import MultimodalProcessor
+from lightning_mllm.stages import check_stage, describe_counts
+from lightning_mllm.vision_tower import VisionTower, image_token_count, vision_config
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _load_config(key: str, name_or_path: str):
+    """Reads a backbone's config, failing with the config key when it cannot be found."""
+    # Hub ids are "name" or "org/name"; anything else is meant as a folder.
+    looks_local = name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1
+    if looks_local and not os.path.isdir(os.path.expanduser(name_or_path)):
+        raise FileNotFoundError(f"model.{key}: folder {name_or_path!r} does not exist")
+    try:
+        return AutoConfig.from_pretrained(os.path.expanduser(name_or_path))
+    except (OSError, ValueError) as error:
+        raise FileNotFoundError(f"model.{key}: cannot load {name_or_path!r} (a Hugging Face id or a local "
+                                f"folder is expected; is it downloaded and readable?): {error}") from error
+
+
+class MultimodalLM(L.LightningModule):
+    """A LLaVA-style late-fusion multimodal LLM.
+
+    Args:
+        vision_tower: Hugging Face id or folder of a CLIP or SigLIP model (frozen).
+        llm: Hugging Face id or folder of a causal LM; its tokenizer is used unless ``tokenizer`` is set.
+        tokenizer: Hugging Face id or folder of the tokenizer, when it is not with the LLM.
+        stage: ``stage1`` (connector), ``stage2`` (connector + LoRA) or ``full`` (connector + LLM).
+        connector: ``linear`` (the paper's) or ``mlp2x_gelu`` (LLaVA-1.5's).
+        feature_layer: Vision hidden state fed to the connector (-2: second-to-last, as LLaVA-1.5).
+        drop_cls: Drop the vision CLS token (LLaVA-1.5 does).
+        max_length: Longest training sequence in tokens, image tokens included.
+        llm_dtype: Storage dtype of the frozen backbones: ``bfloat16``, ``float16`` or ``float32``.
+        load_in_4bit: Load the LLM in 4-bit NF4 through bitsandbytes (QLoRA).
+        lora_rank: LoRA rank r.
+        lora_alpha: LoRA scaling alpha (the update is scaled by alpha / r).
+        lora_dropout: Dropout on the LoRA input.
+        lora_target_modules: Module names to adapt, or ``all-linear`` for every linear layer but the LM head.
+        connector_lr: Peak learning rate of the connector.
+        llm_lr: Peak learning rate of the LLM's trainable weights (LoRA or all).
+        weight_decay: AdamW weight decay.
+        warmup_ratio: Share of the steps with linear warm-up before the cosine decay.
+        max_new_tokens: Longest generated answer in validation.
+    """
+
+    def __init__(
+        self,
+        vision_tower: str = "openai/clip-vit-large-patch14-336",
+        llm: str = "meta-llama/Llama-3.1-8B-Instruct",
+        tokenizer: str | None = None,
+        stage: str = "stage2",
+        connector: str = "linear",
+        feature_layer: int = -2,
+        drop_cls: bool = True,
+        max_length: int = 2048,
+        llm_dtype: str = "bfloat16",
+        load_in_4bit: bool = False,
+        lora_rank: int = 128,
+        lora_alpha: int = 256,
+        lora_dropout: float = 0.0,
+        lora_target_modules: list[str] | str = "all-linear",
+        connector_lr: float = 2e-4,
+        llm_lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.03,
+        max_new_tokens: int = 16,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        check_stage(stage, load_in_4bit)
+        if llm_dtype not in DTYPES:
+            raise ValueError(f"model.llm_dtype={llm_dtype!r}; expected one of {sorted(DTYPES)}")
+        # Configs are read now, so a wrong path fails before any training starts.
+        self.vision_config = _load_config("vision_tower", vision_tower)
+        self.llm_config = _load_config("llm", llm)
+        self.image_tokens = image_token_count(self.vision_config, drop_cls)
+        self.vision: VisionTower | None = None
+        self.connector: Connector | None = None
+        self.llm = None
+        self._processor: MultimodalProcessor | None = None
+        self._skipped: Counter = Counter()
+        # Checkpoints hold only trainable weights (see on_save_checkpoint).
+        self.strict_loading = False
+
+    # ----------------------------------------------------------------- building
+    def configure_model(self) -> None:
+        """Loads the backbones and decides what trains; idempotent (Lightning may call it again)."""
+        if self.llm is not None:
+            return
+        h = self.hparams
+        dtype = DTYPES[h.llm_dtype]
+        self.vision = VisionTower.from_pretrained(h.vision_tower, h.feature_layer, h.drop_cls, dtype)
+        llm = load_llm(h.llm, dtype, h.load_in_4bit)
+        if h.stage == "stage2":
+            llm = add_lora(llm, h.lora_rank, h.lora_alpha, h.lora_dropout, h.lora_target_modules)
+        elif h.stage == "full":
+            llm.requires_grad_(True)
+        self.llm = llm.train()  # from_pretrained returns eval mode; Lightning expects train mode
+        llm_width = base_model(llm).get_input_embeddings().embedding_dim
+        self.connector = Connector(h.connector, vision_config(self.vision_config).hidden_size, llm_width)
+        rank_zero_info(f"stage {h.stage}: parameters per part\n"
+                       + describe_counts({"vision_tower": self.vision, "connector": self.connector, "llm": self.llm}))
+
+    @property
+    def processor(self) -> MultimodalProcessor:
+        """The tokenizer, image processor and chat formatter that match this model."""
+        if self._processor is None:
+            h = self.hparams
+            self._processor = MultimodalProcessor.from_pretrained(h.tokenizer or h.llm, h.vision_tower,
+                                                                  self.image_tokens, h.max_length)
+        return self._processor
+
+    # ----------------------------------------------------------------- forward
+    def embed(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings with every image placeholder run replaced by projected image features."""
+        image_mask = input_ids == IMAGE_TOKEN_ID
+        embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(image_mask, 0))
+        if pixel_values is not None and len(pixel_values):
+            features = self.vision(pixel_values)
+            features = self.connector(features.to(self.connector.layers[0].weight.dtype))
+            return splice_image_features(embeds, image_mask, features)
+        if self.training:
+            # A text-only batch still touches the connector, so every rank of a distributed run
+            # has gradients for the same parameters and runs the same collectives.
+            width = self.connector.layers[0].in_features
+            dummy = self.connector(embeds.new_zeros(1, 1, width, dtype=self.connector.layers[0].weight.dtype))
+            embeds = embeds + 0.0 * dummy.sum().to(embeds.dtype)
+        return embeds
+
+    def token_losses(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token losses on labelled positions and the row of each."""
+        embeds = self.embed(batch["input_ids"], batch.get("pixel_values"))
+        llm = base_model(self.llm)
+        hidden = llm.get_decoder()(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
+        softcap = getattr(llm.config, "final_logit_softcapping", None)
+        return labelled_token_losses(hidden, batch["labels"], llm.get_output_embeddings(), softcap)
+
+    def _log_losses(self, prefix: str, batch: dict[str, Any], losses: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        loss = losses.mean()
+        size = len(batch["lang"])
+        self.log(f"{prefix}/loss", loss, prog_bar=True, batch_size=size, sync_dist=prefix == "val")
+        row_lang = [batch["lang"][r] for r in rows.tolist()]
+        for lang in sorted(set(batch["lang"])):
+            mask = torch.tensor([lang == x for x in row_lang], device=losses.device)
+            if mask.any():
+                self.log(f"{prefix}/loss_{lang}", losses[mask].mean(), batch_size=int(mask.sum()))
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        losses, rows = self.token_losses(batch)
+        self._skipped.update(batch.get("skipped", {}))
+        if self._skipped:
+            self.log("data/skipped", float(sum(self._skipped.values())), batch_size=1)
+        return self._log_losses("train", batch, losses, rows)
+
+    # ----------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def generate(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                 pixel_values: torch.Tensor | None) -> list[str]:
+        """Greedy answers for left-padded prompts, decoded without special tokens."""
+        tokenizer = self.processor.tokenizer
+        eos = self.llm.generation_config.eos_token_id
+        eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
+        config = GenerationConfig(max_new_tokens=self.hparams.max_new_tokens, do_sample=False,
+                                  eos_token_id=sorted(set(eos + [tokenizer.eos_token_id])),
+                                  pad_token_id=self.processor.pad_token_id)
+        embeds = self.embed(prompt_ids, pixel_values)
+        out = self.llm.generate(inputs_embeds=embeds, attention_mask=prompt_mask, generation_config=config)
+        return tokenizer.batch_decode(out, skip_special_tokens=True)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        losses, rows = self.token_losses(batch)
+        self._log_losses("val", batch, losses, rows)
+        pixels = batch.get("pixel_values")
+        runs = {"acc": pixels}
+        if pixels is not None and len(pixels) > 1:
+            # The control: each image swapped for another sample's. Near-chance accuracy here
+            # shows the answers above come from the image, not from the question alone.
+            runs["blind_acc"] = pixels.roll(1, dims=0)
+        for name, images in runs.items():
+            answers = self.generate(batch["prompt_ids"], batch["prompt_mask"], images)
+            correct = [exact_match(a, r) for a, r in zip(answers, batch["answers"])]
+            for lang in sorted(set(batch["lang"])):
+                hits = [c for c, x in zip(correct, batch["lang"]) if x == lang]
+                self.log(f"val/{name}_{lang}", sum(hits) / len(hits), batch_size=len(hits), sync_dist=True)
+
+    # ----------------------------------------------------------------- optimisation
+    def configure_optimizers(self) -> dict[str, Any]:
+        h = self.hparams
+        groups = [{"name": "connector", "lr": h.connector_lr,
+                   "params": [p for p in self.connector.parameters() if p.requires_grad]}]
+        llm_params = [p for p in self.llm.parameters() if p.requires_grad]
+        if llm_params:
+            groups.append({"name": "llm", "lr": h.llm_lr, "params": llm_params})
+        optimizer = torch.optim.AdamW(groups, weight_decay=h.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(h.warmup_ratio * total)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ----------------------------------------------------------------- checkpoints
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in self.state_dict().items() if k in names}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The frozen backbones are reloaded from their ids; storing them would cost 16 GB per 8B save.
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in names}
+        checkpoint["skipped_samples"] = dict(self._skipped)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        missing = sorted({n for n, p in self.named_parameters() if p.requires_grad} - set(checkpoint["state_dict"]))
+        if missing:
+            raise KeyError(f"checkpoint lacks {len(missing)} trainable weight(s) of stage "
+                           f"{self.hparams.stage!r}, e.g. {missing[:3]}")
+        self._skipped = Counter(checkpoint.get("skipped_samples", {}))

@@ -1,0 +1,46 @@
+"""Everything that turns a raw sample into model inputs: tokenizer, image processor, chat formatter.
+
+The model owns these settings (which tokenizer, how many tokens an image takes, the maximum
+length), so the datamodule asks the model for a processor instead of repeating them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoTokenizer
+
+from lightning_mllm.chat_format import ChatFormatter
+
+
+class MultimodalProcessor:
+    """Tokenizes conversations and preprocesses images for one model.
+
+    Args:
+        tokenizer: The LLM's fast tokenizer, with a chat template.
+        image_processor: The vision tower's Hugging Face image processor.
+        image_tokens: Positions one image takes in the sequence.
+        max_length: Longest sequence in tokens.
+    """
+
+    def __init__(self, tokenizer: Any, image_processor: Any, image_tokens: int, max_length: int):
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.formatter = ChatFormatter(tokenizer, image_tokens, max_length)
+
+    @classmethod
+    def from_pretrained(cls, tokenizer: str, vision_tower: str, image_tokens: int,
+                        max_length: int) -> "MultimodalProcessor":
+        return cls(AutoTokenizer.from_pretrained(tokenizer), AutoImageProcessor.from_pretrained(vision_tower),
+                   image_tokens, max_length)
+
+    @property
+    def pad_token_id(self) -> int:
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def pixel_values(self, image: Image.Image) -> torch.Tensor:
+        """(3, H, W) float tensor for one RGB image."""
+        return self.image_processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]

@@ -1,0 +1,38 @@
+"""Training stages: what trains in each, decided in one place, and the parameter counts to log."""
+
+from __future__ import annotations
+
+from torch import nn
+
+# stage1: connector only (alignment on captions); stage2: connector + LoRA on the LLM
+# (instruction tuning); full: connector + every LLM weight.
+STAGES = ("stage1", "stage2", "full")
+
+
+def check_stage(stage: str, load_in_4bit: bool) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"model.stage={stage!r}; expected one of {STAGES}")
+    if stage == "full" and load_in_4bit:
+        raise ValueError("model.stage='full' cannot train 4-bit weights; use stage2 (QLoRA) or load_in_4bit=false")
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    """(trainable, frozen) element counts; 4-bit weights count as their unpacked size."""
+    trainable = frozen = 0
+    for parameter in module.parameters():
+        # bitsandbytes packs two 4-bit values per byte of a uint8 tensor.
+        n = parameter.numel() * (2 if getattr(parameter, "quant_state", None) is not None else 1)
+        if parameter.requires_grad:
+            trainable += n
+        else:
+            frozen += n
+    return trainable, frozen
+
+
+def describe_counts(parts: dict[str, nn.Module]) -> str:
+    """A small table of trainable and frozen parameters per part."""
+    lines = [f"{'part':<14}{'trainable':>16}{'frozen':>16}"]
+    for name, module in parts.items():
+        trainable, frozen = count_parameters(module)
+        lines.append(f"{name:<14}{trainable:>16,}{frozen:>16,}")
+    return "\n".join(lines)

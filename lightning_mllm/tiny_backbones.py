@@ -1,0 +1,110 @@
+"""Tiny random backbones for the demo and the tests, saved where ``from_pretrained`` reads them.
+
+Nothing is downloaded: a CLIP-architecture vision tower, a Llama-architecture LLM and a small
+byte-level BPE tokenizer with a Llama-3-style chat template are built from config objects,
+saved to a folder and then loaded back by the same code path that loads the real
+``openai/clip-vit-large-patch14-336`` and ``meta-llama/Llama-3.1-8B-Instruct``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig,
+                          LlamaForCausalLM, PreTrainedTokenizerFast)
+
+from datamodules.synthetic_scenes import vocabulary_corpus
+
+# The Llama-3 chat format: header tokens around the role, <|eot_id|> closing every turn.
+LLAMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] + '<|eot_id|>' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                  "<|eot_id|>", "<|finetune_right_pad_id|>"]
+DEFAULT_CACHE = Path(os.environ.get("LIGHTNING_MLLM_CACHE", Path.home() / ".cache" / "lightning_mllm"))
+
+
+def build_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """A byte-level BPE trained on the synthetic English/Basque sentences plus Llama-3's
+    special tokens; byte-level, so any text (other languages too) still encodes."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    # The role names are in the corpus so that chat headers tokenize into whole words.
+    tokenizer.train_from_iterator(vocabulary_corpus() + ["system user assistant"] * 50, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
+        pad_token="<|finetune_right_pad_id|>", chat_template=LLAMA3_CHAT_TEMPLATE,
+        model_max_length=2048)
+
+
+def build_llm(tokenizer: PreTrainedTokenizerFast, hidden_size: int = 128, layers: int = 4) -> LlamaForCausalLM:
+    """A small random Llama whose special-token ids match the tokenizer."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end_of_text|>")],
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    return LlamaForCausalLM(config)
+
+
+def build_vision(image_size: int = 32, patch_size: int = 8, hidden_size: int = 64) -> CLIPVisionModel:
+    """A small random CLIP vision transformer: (32 / 8)^2 = 16 patch tokens plus CLS."""
+    config = CLIPVisionConfig(hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                              num_hidden_layers=2, num_attention_heads=4, image_size=image_size,
+                              patch_size=patch_size, projection_dim=hidden_size)
+    return CLIPVisionModel(config)
+
+
+def _save_atomically(target: Path, save) -> Path:
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        save(staging)
+        os.replace(staging, target)
+    except OSError:
+        if not target.is_dir():  # another process won the race
+            raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
+
+
+def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, seed: int = 0) -> str:
+    """Builds and saves a tiny backbone (``llm`` or ``vision``) once; returns its folder.
+
+    The LLM folder holds the tokenizer too, as Hugging Face LLM repositories do; the vision
+    folder holds the image processor.
+    """
+    root = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+    torch.manual_seed(seed)
+    if kind == "llm":
+        def save(folder: Path) -> None:
+            tokenizer = build_tokenizer()
+            build_llm(tokenizer).save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+    elif kind == "vision":
+        def save(folder: Path) -> None:
+            model = build_vision()
+            model.save_pretrained(folder)
+            size = model.config.image_size
+            CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+                               ).save_pretrained(folder)
+    else:
+        raise ValueError(f"unknown tiny backbone {kind!r}; expected 'llm' or 'vision'")
+    return str(_save_atomically(root / f"tiny-{kind}-seed{seed}", save))

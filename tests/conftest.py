@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny backbones and tiny synthetic shards in temporary folders, no network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cache")
+    # The CLI's ${tiny_backbone:...} resolver reads this, so CLI tests use the same folders.
+    os.environ["LIGHTNING_MLLM_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_paths(cache_dir) -> dict[str, str]:
+    from lightning_mllm.tiny_backbones import ensure_tiny_backbone
+
+    return {"llm": ensure_tiny_backbone("llm", cache_dir), "vision": ensure_tiny_backbone("vision", cache_dir)}
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_paths):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_paths["llm"])
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    from datamodules.synthetic_shards import SyntheticSpec, write_synthetic_shards
+
+    root = tmp_path_factory.mktemp("data") / "synthetic"
+    spec = SyntheticSpec(train_per_language=96, eval_per_language=24, samples_per_shard=32)
+    return write_synthetic_shards(spec, root)
+
+
+def make_model(tiny_paths, **overrides):
+    from lightning_mllm.model import MultimodalLM
+
+    settings = dict(vision_tower=tiny_paths["vision"], llm=tiny_paths["llm"], llm_dtype="float32",
+                    max_length=128, lora_rank=4, lora_alpha=8)
+    settings.update(overrides)
+    model = MultimodalLM(**settings)
+    model.configure_model()
+    return model

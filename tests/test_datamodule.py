@@ -1,0 +1,102 @@
+"""The WebDataset mixture datamodule: batches, bad samples skipped and counted, validation pass."""
+
+import io
+import json
+from collections import Counter
+
+import pytest
+import torch
+import webdataset as wds
+from PIL import Image
+
+from datamodules.mixture_datamodule import MixtureDataModule, Source
+from datamodules.shard_streams import ValidationPass
+from lightning_mllm.chat_format import IMAGE_TOKEN_ID
+from lightning_mllm.processor import MultimodalProcessor
+from lightning_mllm.vision_tower import image_token_count
+from transformers import AutoConfig
+
+
+@pytest.fixture(scope="module")
+def processor(tiny_paths):
+    tokens = image_token_count(AutoConfig.from_pretrained(tiny_paths["vision"]), drop_cls=True)
+    return MultimodalProcessor.from_pretrained(tiny_paths["llm"], tiny_paths["vision"], tokens, max_length=128)
+
+
+def datamodule(root, processor, **overrides):
+    settings = dict(
+        data_root=str(root), batch_size=4, num_workers=0, samples_per_epoch=16, shuffle_buffer=8,
+        train_sources=[Source("en", ["train/en-*.tar"], 0.5, "en"), Source("eu", ["train/eu-*.tar"], 0.5, "eu")],
+        val_sources=[Source("val-en", ["eval/en-*.tar"], lang="en"), Source("val-eu", ["eval/eu-*.tar"], lang="eu")])
+    settings.update(overrides)
+    dm = MixtureDataModule(**settings)
+    dm.processor = processor
+    dm.setup("fit")
+    return dm
+
+
+def test_training_batches_carry_images_where_the_placeholders_are(synthetic_root, processor):
+    batches = list(datamodule(synthetic_root, processor).train_dataloader())
+    assert len(batches) == 4
+    for batch in batches:
+        images = int((batch["input_ids"] == IMAGE_TOKEN_ID).sum())
+        assert images == batch["pixel_values"].shape[0] * processor.formatter.image_tokens
+        assert batch["pixel_values"].shape[1:] == (3, 32, 32)
+        assert batch["attention_mask"].sum() == sum(1 for row in batch["input_ids"] for _ in row) - \
+            int((batch["attention_mask"] == 0).sum())
+    langs = [lang for b in batches for lang in b["lang"]]
+    assert set(langs) == {"en", "eu"}
+
+
+def test_mixture_follows_the_weights(synthetic_root, processor):
+    dm = datamodule(synthetic_root, processor, samples_per_epoch=400,
+                    train_sources=[Source("en", ["train/en-*.tar"], 0.8, "en"),
+                                   Source("eu", ["train/eu-*.tar"], 0.2, "eu")])
+    langs = [lang for b in dm.train_dataloader() for lang in b["lang"]]
+    share = langs.count("eu") / len(langs)
+    assert 0.13 < share < 0.27
+
+
+def test_validation_reads_every_sample_once(synthetic_root, processor):
+    dm = datamodule(synthetic_root, processor)
+    ids = [i for b in dm.val_dataloader() for i in b["ids"]]
+    assert len(ids) == len(set(ids)) == 48
+    # Split over two ranks, the union is the same set.
+    split = [i for rank in (0, 1) for s in ValidationPass(dm.val, processor, rank, 2) for i in [s["id"]]]
+    assert sorted(split) == sorted(ids)
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["prompt_mask"][:, -1].all()  # left padded
+    assert all(a.endswith(".") for a in batch["answers"])
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_bad_samples_are_skipped_and_counted(tmp_path, processor):
+    good = {"messages": [{"role": "user", "content": "<image>\nWhat colour?"},
+                         {"role": "assistant", "content": "Red."}], "lang": "en"}
+    two_placeholders = {"messages": [{"role": "user", "content": "<image><image>"},
+                                     {"role": "assistant", "content": "x"}]}
+    (tmp_path / "train").mkdir()
+    with wds.TarWriter(str(tmp_path / "train" / "mixed.tar")) as sink:
+        for i in range(6):
+            sink.write({"__key__": f"good{i}", "json": json.dumps(good).encode(), "png": _png()})
+        sink.write({"__key__": "mismatch", "json": json.dumps(two_placeholders).encode(), "png": _png()})
+        sink.write({"__key__": "broken-json", "json": b"{not json", "png": _png()})
+        sink.write({"__key__": "broken-image", "json": json.dumps(good).encode(), "png": b"not a png"})
+    dm = datamodule(tmp_path, processor, train_sources=[Source("mixed", ["train/mixed.tar"])], val_sources=[],
+                    samples_per_epoch=40, shuffle_buffer=1)
+    skipped = sum((b["skipped"] for b in dm.train_dataloader()), start=Counter())
+    assert set(skipped) == {"image_mismatch", "bad_json", "bad_image"}
+    assert skipped["image_mismatch"] >= 1
+
+
+def test_missing_shards_fail_naming_the_key(tmp_path, processor):
+    with wds.TarWriter(str(tmp_path / "a.tar")) as sink:
+        sink.write({"__key__": "k", "json": b"{}"})
+    with pytest.raises(FileNotFoundError, match=r"data.train_sources\[1\].patterns.*x-2.tar"):
+        datamodule(tmp_path, processor, val_sources=[],
+                   train_sources=[Source("a", ["a.tar"]), Source("b", ["a.tar", "x-{2..3}.tar"])])

@@ -1,0 +1,91 @@
+"""What trains in each stage, LoRA placement, QLoRA layers and configuration errors."""
+
+import pytest
+import torch
+
+from conftest import make_model
+
+
+def trainable_names(model):
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_stage1_trains_only_the_connector(tiny_paths):
+    model = make_model(tiny_paths, stage="stage1")
+    names = trainable_names(model)
+    assert names and all(n.startswith("connector.") for n in names)
+    assert len(names) == len(list(model.connector.parameters()))
+
+
+def test_stage2_trains_connector_and_lora_only(tiny_paths):
+    model = make_model(tiny_paths, stage="stage2")
+    names = trainable_names(model)
+    llm_names = {n for n in names if n.startswith("llm.")}
+    assert llm_names and all(".lora_" in n for n in llm_names)
+    assert {n for n in names if not n.startswith("llm.")} == {n for n, _ in model.connector.named_parameters(prefix="connector")}
+    assert not any(p.requires_grad for p in model.vision.parameters())
+
+
+def test_full_trains_connector_and_every_llm_weight(tiny_paths):
+    model = make_model(tiny_paths, stage="full")
+    assert all(p.requires_grad for p in model.llm.parameters())
+    assert all(p.requires_grad for p in model.connector.parameters())
+    assert not any(p.requires_grad for p in model.vision.parameters())
+
+
+def test_default_lora_adapts_every_linear_layer_but_the_head(tiny_paths):
+    model = make_model(tiny_paths, stage="stage2")
+    adapted = {n.split(".")[-1] for n, m in model.llm.named_modules() if hasattr(m, "lora_A")}
+    assert adapted == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def test_lora_on_configured_modules(tiny_paths):
+    model = make_model(tiny_paths, stage="stage2", lora_target_modules=["q_proj", "v_proj"], lora_rank=2)
+    adapted = {n.split(".")[-1] for n, m in model.llm.named_modules() if hasattr(m, "lora_A")}
+    assert adapted == {"q_proj", "v_proj"}
+    ranks = {m.lora_A["default"].out_features for m in model.llm.modules() if hasattr(m, "lora_A")}
+    assert ranks == {2}
+
+
+def test_qlora_builds_4bit_layers_and_runs(tiny_paths):
+    import bitsandbytes as bnb
+
+    model = make_model(tiny_paths, stage="stage2", load_in_4bit=True)
+    four_bit = [m for m in model.llm.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert len(four_bit) == 7 * model.llm_config.num_hidden_layers
+    assert four_bit[0].weight.quant_state.quant_type == "nf4"
+    ids = torch.tensor([[1, 2, 3, 4]])
+    labels = torch.tensor([[-100, 2, 3, 4]])
+    losses, _ = model.token_losses({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels})
+    assert torch.isfinite(losses).all()
+    losses.mean().backward()
+    assert any(p.grad is not None for n, p in model.llm.named_parameters() if ".lora_" in n)
+
+
+def test_wrong_settings_fail_naming_the_key(tiny_paths, tmp_path):
+    from lightning_mllm.model import MultimodalLM
+
+    with pytest.raises(FileNotFoundError, match="model.llm"):
+        MultimodalLM(vision_tower=tiny_paths["vision"], llm=str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="model.vision_tower"):
+        MultimodalLM(vision_tower="./no/such/tower", llm=tiny_paths["llm"])
+    with pytest.raises(ValueError, match="model.stage"):
+        MultimodalLM(vision_tower=tiny_paths["vision"], llm=tiny_paths["llm"], stage="stage3")
+    with pytest.raises(ValueError, match="model.connector"):
+        make_model(tiny_paths, connector="qformer")
+
+
+@pytest.mark.parametrize("connector", ["linear", "mlp2x_gelu"])
+def test_images_reach_the_loss_through_the_connector(tiny_paths, connector):
+    model = make_model(tiny_paths, stage="stage1", connector=connector)
+    fmt = model.processor.formatter
+    encoded = fmt.encode([{"role": "user", "content": "<image>\nWhat colour is the circle?"},
+                          {"role": "assistant", "content": "Red."}], has_image=True)
+    ids = torch.tensor([encoded.input_ids])
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([encoded.labels]),
+             "pixel_values": torch.randn(1, 3, 32, 32)}
+    losses, _ = model.token_losses(batch)
+    losses.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.connector.parameters())
+    other = dict(batch, pixel_values=torch.randn(1, 3, 32, 32))
+    assert not torch.allclose(model.token_losses(other)[0], losses)
