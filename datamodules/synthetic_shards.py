@@ -45,7 +45,7 @@ class SyntheticSpec:
 
     train_per_language: int = 6000
     eval_per_language: int = 200
-    image_size: int = 64
+    image_size: int = 48
     samples_per_shard: int = 1000
     seed: int = 0
 
@@ -85,6 +85,10 @@ def write_synthetic_shards(spec: SyntheticSpec, root: str | os.PathLike) -> Path
     """
     root = Path(root)
     if is_complete(root):
+        written = json.loads((root / "meta.json").read_text()).get("spec")
+        if written != asdict(spec):
+            raise ValueError(f"{root} holds synthetic data written with other settings ({written}); "
+                             f"delete it or set data.data_root to another folder")
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))

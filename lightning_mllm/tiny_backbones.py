@@ -30,6 +30,8 @@ LLAMA3_CHAT_TEMPLATE = (
 )
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                   "<|eot_id|>", "<|finetune_right_pad_id|>"]
+# Part of the cache folder names: bump it whenever the tiny architectures change.
+TINY_VERSION = 2
 DEFAULT_CACHE = Path(os.environ.get("LIGHTNING_MLLM_CACHE", Path.home() / ".cache" / "lightning_mllm"))
 
 
@@ -60,8 +62,13 @@ def build_llm(tokenizer: PreTrainedTokenizerFast, hidden_size: int = 128, layers
     return LlamaForCausalLM(config)
 
 
-def build_vision(image_size: int = 32, patch_size: int = 8, hidden_size: int = 64) -> CLIPVisionModel:
-    """A small random CLIP vision transformer: (32 / 8)^2 = 16 patch tokens plus CLS."""
+def build_vision(image_size: int = 48, patch_size: int = 8, hidden_size: int = 96) -> CLIPVisionModel:
+    """A small random CLIP vision transformer: (48 / 8)^2 = 36 patch tokens plus CLS.
+
+    Frozen and random, it must still keep shapes apart: at 48 px a synthetic shape covers about
+    2 x 2 patches, so its outline shows in which patches it fills (at 32 px with 16 tokens the
+    demo told circles from squares only about half the time).
+    """
     config = CLIPVisionConfig(hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                               num_hidden_layers=2, num_attention_heads=4, image_size=image_size,
                               patch_size=patch_size, projection_dim=hidden_size)
@@ -107,4 +114,4 @@ def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, 
                                ).save_pretrained(folder)
     else:
         raise ValueError(f"unknown tiny backbone {kind!r}; expected 'llm' or 'vision'")
-    return str(_save_atomically(root / f"tiny-{kind}-seed{seed}", save))
+    return str(_save_atomically(root / f"tiny-{kind}-v{TINY_VERSION}-seed{seed}", save))

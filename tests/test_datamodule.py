@@ -41,7 +41,7 @@ def test_training_batches_carry_images_where_the_placeholders_are(synthetic_root
     for batch in batches:
         images = int((batch["input_ids"] == IMAGE_TOKEN_ID).sum())
         assert images == batch["pixel_values"].shape[0] * processor.formatter.image_tokens
-        assert batch["pixel_values"].shape[1:] == (3, 32, 32)
+        assert batch["pixel_values"].shape[1:] == (3, 48, 48)
         assert batch["attention_mask"].sum() == sum(1 for row in batch["input_ids"] for _ in row) - \
             int((batch["attention_mask"] == 0).sum())
     langs = [lang for b in batches for lang in b["lang"]]

@@ -82,10 +82,11 @@ def test_images_reach_the_loss_through_the_connector(tiny_paths, connector):
     encoded = fmt.encode([{"role": "user", "content": "<image>\nWhat colour is the circle?"},
                           {"role": "assistant", "content": "Red."}], has_image=True)
     ids = torch.tensor([encoded.input_ids])
+    size = model.vision.model.config.image_size
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([encoded.labels]),
-             "pixel_values": torch.randn(1, 3, 32, 32)}
+             "pixel_values": torch.randn(1, 3, size, size)}
     losses, _ = model.token_losses(batch)
     losses.mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.connector.parameters())
-    other = dict(batch, pixel_values=torch.randn(1, 3, 32, 32))
+    other = dict(batch, pixel_values=torch.randn(1, 3, size, size))
     assert not torch.allclose(model.token_losses(other)[0], losses)
