@@ -67,13 +67,17 @@ def sample_scene(rng: random.Random) -> list[Shape]:
 
 
 def render_scene(scene: list[Shape], size: int, rng: random.Random) -> Image.Image:
-    """Draws the scene on a light grey canvas with a little vertical jitter per shape."""
+    """Draws the scene on a light grey canvas with a little vertical jitter per shape.
+
+    The jitter stays within a few pixels: the demo's frozen vision tower is random, so shapes
+    that drift across patch boundaries are much harder for the tiny model to tell apart.
+    """
     image = Image.new("RGB", (size, size), (235, 235, 235))
     draw = ImageDraw.Draw(image)
     half = size // 7
     for shape in scene:
         cx = (2 * SLOTS.index(shape.slot) + 1) * size // 6
-        cy = size // 2 + rng.randint(-size // 8, size // 8)
+        cy = size // 2 + rng.randint(-(size // 24), size // 24)
         box = (cx - half, cy - half, cx + half, cy + half)
         fill = RGB[shape.colour]
         if shape.kind == "circle":

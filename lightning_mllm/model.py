@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from typing import Any
 
 import lightning as L
@@ -97,7 +96,6 @@ class MultimodalLM(L.LightningModule):
         self.connector: Connector | None = None
         self.llm = None
         self._processor: MultimodalProcessor | None = None
-        self._skipped: Counter = Counter()
         # Checkpoints hold only trainable weights (see on_save_checkpoint).
         self.strict_loading = False
 
@@ -167,9 +165,6 @@ class MultimodalLM(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses, rows = self.token_losses(batch)
-        self._skipped.update(batch.get("skipped", {}))
-        if self._skipped:
-            self.log("data/skipped", float(sum(self._skipped.values())), batch_size=1)
         return self._log_losses("train", batch, losses, rows)
 
     # ----------------------------------------------------------------- evaluation
@@ -233,11 +228,9 @@ class MultimodalLM(L.LightningModule):
         # The frozen backbones are reloaded from their ids; storing them would cost 16 GB per 8B save.
         names = {n for n, p in self.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in names}
-        checkpoint["skipped_samples"] = dict(self._skipped)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         missing = sorted({n for n, p in self.named_parameters() if p.requires_grad} - set(checkpoint["state_dict"]))
         if missing:
             raise KeyError(f"checkpoint lacks {len(missing)} trainable weight(s) of stage "
                            f"{self.hparams.stage!r}, e.g. {missing[:3]}")
-        self._skipped = Counter(checkpoint.get("skipped_samples", {}))

@@ -31,7 +31,7 @@ LLAMA3_CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                   "<|eot_id|>", "<|finetune_right_pad_id|>"]
 # Part of the cache folder names: bump it whenever the tiny architectures change.
-TINY_VERSION = 2
+TINY_VERSION = 4
 DEFAULT_CACHE = Path(os.environ.get("LIGHTNING_MLLM_CACHE", Path.home() / ".cache" / "lightning_mllm"))
 
 
@@ -62,17 +62,24 @@ def build_llm(tokenizer: PreTrainedTokenizerFast, hidden_size: int = 128, layers
     return LlamaForCausalLM(config)
 
 
-def build_vision(image_size: int = 48, patch_size: int = 8, hidden_size: int = 96) -> CLIPVisionModel:
+def build_vision(image_size: int = 48, patch_size: int = 8, hidden_size: int = 192) -> CLIPVisionModel:
     """A small random CLIP vision transformer: (48 / 8)^2 = 36 patch tokens plus CLS.
 
     Frozen and random, it must still keep shapes apart: at 48 px a synthetic shape covers about
     2 x 2 patches, so its outline shows in which patches it fills (at 32 px with 16 tokens the
-    demo told circles from squares only about half the time).
+    demo told circles from squares only about half the time). The width equals the 8 x 8 x 3
+    pixel values of a patch, so the random patch projection loses nothing.
     """
     config = CLIPVisionConfig(hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                               num_hidden_layers=2, num_attention_heads=4, image_size=image_size,
                               patch_size=patch_size, projection_dim=hidden_size)
-    return CLIPVisionModel(config)
+    model = CLIPVisionModel(config)
+    # A trained CLIP has strong position embeddings; at the random init (std 0.02) they vanish
+    # next to the patch content after the pre-LayerNorm, and the demo could not tell left from
+    # right. Scaling them up to the content's size gives the frozen tower a usable sense of place.
+    with torch.no_grad():
+        model.vision_model.embeddings.position_embedding.weight.normal_(std=0.5)
+    return model
 
 
 def _save_atomically(target: Path, save) -> Path:

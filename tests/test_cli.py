@@ -39,7 +39,8 @@ def test_fit_through_the_cli_logs_the_promised_metrics(tmp_path, tiny_paths, syn
     events.Reload()
     tags = set(events.Tags()["scalars"])
     for tag in ["train/loss", "train/loss_en", "train/loss_eu", "val/loss", "val/acc_en", "val/acc_eu",
-                "val/blind_acc_en", "val/blind_acc_eu", "lr-AdamW/connector", "lr-AdamW/llm"]:
+                "val/blind_acc_en", "val/blind_acc_eu", "lr-AdamW/connector", "lr-AdamW/llm",
+                "data/skipped", "data/truncated"]:
         assert tag in tags, tag
     # The checkpoint holds the trained weights only; the frozen vision tower is reloaded from its folder.
     checkpoint = next(Path(cli.trainer.logger.log_dir).glob("checkpoints/*.ckpt"))

@@ -100,3 +100,14 @@ def test_missing_shards_fail_naming_the_key(tmp_path, processor):
     with pytest.raises(FileNotFoundError, match=r"data.train_sources\[1\].patterns.*x-2.tar"):
         datamodule(tmp_path, processor, val_sources=[],
                    train_sources=[Source("a", ["a.tar"]), Source("b", ["a.tar", "x-{2..3}.tar"])])
+
+
+def test_skip_monitor_state_survives_a_checkpoint():
+    from callbacks.skipped_samples import SkippedSampleMonitor
+
+    monitor = SkippedSampleMonitor()
+    monitor.skipped.update({"bad_image": 2, "image_mismatch": 1})
+    monitor.truncated = 5
+    restored = SkippedSampleMonitor()
+    restored.load_state_dict(monitor.state_dict())
+    assert restored.skipped == Counter({"bad_image": 2, "image_mismatch": 1}) and restored.truncated == 5
