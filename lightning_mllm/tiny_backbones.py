@@ -77,8 +77,10 @@ def build_vision(image_size: int = 48, patch_size: int = 8, hidden_size: int = 1
     # A trained CLIP has strong position embeddings; at the random init (std 0.02) they vanish
     # next to the patch content after the pre-LayerNorm, and the demo could not tell left from
     # right. Scaling them up to the content's size gives the frozen tower a usable sense of place.
+    # Found by name: transformers versions nest the embeddings under different attributes.
+    position = next(m for n, m in model.named_modules() if n.endswith("embeddings.position_embedding"))
     with torch.no_grad():
-        model.vision_model.embeddings.position_embedding.weight.normal_(std=0.5)
+        position.weight.normal_(std=0.5)
     return model
 
 

@@ -54,8 +54,10 @@ def test_qlora_builds_4bit_layers_and_runs(tiny_paths):
     four_bit = [m for m in model.llm.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert len(four_bit) == 7 * model.llm_config.num_hidden_layers
     assert four_bit[0].weight.quant_state.quant_type == "nf4"
-    ids = torch.tensor([[1, 2, 3, 4]])
-    labels = torch.tensor([[-100, 2, 3, 4]])
+    # bitsandbytes places 4-bit weights on the GPU where there is one.
+    device = model.llm.get_input_embeddings().weight.device
+    ids = torch.tensor([[1, 2, 3, 4]], device=device)
+    labels = torch.tensor([[-100, 2, 3, 4]], device=device)
     losses, _ = model.token_losses({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels})
     assert torch.isfinite(losses).all()
     losses.mean().backward()
