@@ -156,9 +156,11 @@ class MultimodalLM(L.LightningModule):
         loss = losses.mean()
         size = len(batch["lang"])
         self.log(f"{prefix}/loss", loss, prog_bar=True, batch_size=size, sync_dist=prefix == "val")
-        row_lang = [batch["lang"][r] for r in rows.tolist()]
-        for lang in sorted(set(batch["lang"])):
-            mask = torch.tensor([lang == x for x in row_lang], device=losses.device)
+        # One language index per batch row, looked up per token with a tensor gather, not a Python loop.
+        langs = sorted(set(batch["lang"]))
+        row_lang = torch.tensor([langs.index(x) for x in batch["lang"]], device=losses.device)[rows]
+        for index, lang in enumerate(langs):
+            mask = row_lang == index
             if mask.any():
                 self.log(f"{prefix}/loss_{lang}", losses[mask].mean(), batch_size=int(mask.sum()))
         return loss
@@ -220,17 +222,16 @@ class MultimodalLM(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ----------------------------------------------------------------- checkpoints
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
-        return {k: v for k, v in self.state_dict().items() if k in names}
+    def _trainable_names(self) -> set[str]:
+        return {n for n, p in self.named_parameters() if p.requires_grad}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The frozen backbones are reloaded from their ids; storing them would cost 16 GB per 8B save.
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        names = self._trainable_names()
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in names}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        missing = sorted({n for n, p in self.named_parameters() if p.requires_grad} - set(checkpoint["state_dict"]))
+        missing = sorted(self._trainable_names() - set(checkpoint["state_dict"]))
         if missing:
             raise KeyError(f"checkpoint lacks {len(missing)} trainable weight(s) of stage "
                            f"{self.hparams.stage!r}, e.g. {missing[:3]}")

@@ -42,8 +42,10 @@ def test_training_batches_carry_images_where_the_placeholders_are(synthetic_root
         images = int((batch["input_ids"] == IMAGE_TOKEN_ID).sum())
         assert images == batch["pixel_values"].shape[0] * processor.formatter.image_tokens
         assert batch["pixel_values"].shape[1:] == (3, 48, 48)
-        assert batch["attention_mask"].sum() == sum(1 for row in batch["input_ids"] for _ in row) - \
-            int((batch["attention_mask"] == 0).sum())
+        # Right padding: each mask row is ones then zeros, and padded positions carry no label.
+        mask = batch["attention_mask"]
+        assert torch.equal(mask, mask.cummin(dim=1).values) and mask[:, 0].all()
+        assert (batch["labels"][mask == 0] == -100).all()
     langs = [lang for b in batches for lang in b["lang"]]
     assert set(langs) == {"en", "eu"}
 
