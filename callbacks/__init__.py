@@ -1,5 +1,7 @@
 """Callbacks: one cross-cutting training job each, no model logic."""
 
+from callbacks.mixture_monitor import MixtureMonitor
+from callbacks.sample_ledger import SampleLedger
 from callbacks.skipped_samples import SkippedSampleMonitor
 
-__all__ = ["SkippedSampleMonitor"]
+__all__ = ["MixtureMonitor", "SampleLedger", "SkippedSampleMonitor"]

@@ -1,8 +1,7 @@
-"""Batching: right padding for training, left-padded prompts for generation, skip counters summed."""
+"""Batching: right padding for training, left-padded prompts for generation, per-row metadata."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import torch
@@ -41,8 +40,15 @@ class Collator:
             "pixel_values": torch.stack(images) if images else None,
             "lang": [s["lang"] for s in samples],
             "ids": [s["id"] for s in samples],
-            "skipped": sum((Counter(s.get("skipped", {})) for s in samples), Counter()),
+            "sources": [s.get("source") for s in samples],
+            # (reason, where) of every sample skipped since the previous batch.
+            "skipped": [entry for s in samples for entry in s.get("skipped", ())],
             "truncated": sum(bool(s["truncated"]) for s in samples),
+            # Per-row text cost for the mixture monitor: words, text tokens, sequence tokens.
+            "words": [s.get("words", 0) for s in samples],
+            "text_tokens": [s.get("text_tokens", 0) for s in samples],
+            "tokens": [len(s["input_ids"]) for s in samples],
+            "has_image": [s["pixel_values"] is not None for s in samples],
         }
         if "prompt_ids" in samples[0]:
             prompts = [s["prompt_ids"] for s in samples]

@@ -4,42 +4,25 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass, field
+import warnings
 
 import lightning as L
 from braceexpand import braceexpand
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from datamodules.collate import Collator
+from datamodules.mixture_weights import MixtureShares, Source, source_weights
 from datamodules.shard_streams import MixtureStream, ResolvedSource, ValidationPass
 from datamodules.synthetic_shards import SyntheticSpec, write_synthetic_shards
 from lightning_mllm.processor import MultimodalProcessor
 
 
-@dataclass
-class Source:
-    """One stream of shards.
-
-    Args:
-        name: Name used in logs and counters.
-        patterns: Shard paths; brace ranges (``en-{000000..000009}.tar``) and globs (``en-*.tar``)
-            are expanded; relative paths are taken from the datamodule's ``data_root``.
-        weight: Sampling weight; weights are normalised over the training sources.
-        lang: Language of the samples (``en``, ``eu``, ...) where their JSON does not say.
-    """
-
-    name: str
-    patterns: list[str] = field(default_factory=list)
-    weight: float = 1.0
-    lang: str | None = None
-
-
-def resolve_source(source: Source, root: str, key: str) -> ResolvedSource:
+def resolve_source(source: Source, root: str, key: str, weight: float = 0.0) -> ResolvedSource:
     """Expands a source's patterns into existing shard files, failing with the config key."""
     if not source.patterns:
         raise ValueError(f"{key}.patterns is empty")
-    if source.weight < 0:
-        raise ValueError(f"{key}.weight={source.weight} is negative")
     shards: list[str] = []
     for pattern in source.patterns:
         for expanded in braceexpand(pattern):
@@ -48,13 +31,15 @@ def resolve_source(source: Source, root: str, key: str) -> ResolvedSource:
             if not matches:
                 raise FileNotFoundError(f"{key}.patterns: no shard matches {path!r}")
             shards.extend(matches)
-    return ResolvedSource(source.name, shards, source.weight, source.lang)
+    return ResolvedSource(source.name, shards, weight, source.lang)
 
 
 class MixtureDataModule(L.LightningDataModule):
     """Streams training samples from several shard sources mixed by weight, and validates on a
     fixed set. The processor (tokenizer, image processor, image token count) comes from the
-    model being trained, so data and model always agree.
+    model being trained, so data and model always agree. The training loader is a torchdata
+    ``StatefulDataLoader``: Lightning stores its state in checkpoints, and a resumed run sees the
+    batches the uninterrupted run would have seen.
 
     Args:
         train_sources: Training sources with their weights.
@@ -64,9 +49,16 @@ class MixtureDataModule(L.LightningDataModule):
         val_batch_size: Samples per validation batch (default: ``batch_size``).
         num_workers: Loader processes per device.
         samples_per_epoch: Training samples per epoch over all devices; the stream is endless,
-            so this fixes the epoch length.
+            so this fixes the epoch length (and so the step count of every rank).
         seed: Seed of the mixture draws and shard resampling.
-        shuffle_buffer: Samples held per source to shuffle within and across shards.
+        shuffle_buffer: Raw samples held per source and worker to shuffle within and across shards.
+        mixture: The paper's grid stated directly (Basque share of the multimodal data, share of
+            text-only data); the sources' weights then split each share among its sources.
+        weights: Per-source weight overrides by name, for sweeps that keep the source list of a
+            base config (stacked YAML replaces lists whole).
+        group_batches: Batches drawn together and cut by length to cut padding (1: off).
+        max_bad_fraction: Largest fraction of unusable samples (corrupt image, missing JSON,
+            unreadable shard) a data worker tolerates before it stops training.
         synthetic: When set, the synthetic English+Basque data set is written into ``data_root``
             on first use.
     """
@@ -82,13 +74,21 @@ class MixtureDataModule(L.LightningDataModule):
         samples_per_epoch: int = 10000,
         seed: int = 0,
         shuffle_buffer: int = 256,
+        mixture: MixtureShares | None = None,
+        weights: dict[str, float] | None = None,
+        group_batches: int = 8,
+        max_bad_fraction: float = 0.05,
         synthetic: SyntheticSpec | None = None,
     ):
         super().__init__()
         if not train_sources:
             raise ValueError("data.train_sources is empty")
-        if sum(s.weight for s in train_sources) <= 0:
-            raise ValueError("data.train_sources: the weights sum to zero")
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"data.max_bad_fraction={max_bad_fraction} must be between 0 and 1")
+        if batch_size < 1 or group_batches < 1:
+            raise ValueError(f"data.batch_size={batch_size} and data.group_batches={group_batches} must be positive")
+        # Checked now, before any training: unknown names, negative or all-zero weights, bad shares.
+        self.probabilities = source_weights(train_sources, mixture, weights)
         self.train_sources = train_sources
         self.val_sources = val_sources or []
         self.data_root = data_root
@@ -98,6 +98,8 @@ class MixtureDataModule(L.LightningDataModule):
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.shuffle_buffer = shuffle_buffer
+        self.group_batches = group_batches
+        self.max_bad_fraction = max_bad_fraction
         self.synthetic = synthetic
         self.processor: MultimodalProcessor | None = None
 
@@ -106,36 +108,48 @@ class MixtureDataModule(L.LightningDataModule):
             write_synthetic_shards(self.synthetic, self.data_root)
 
     def setup(self, stage: str) -> None:
-        self.train = [resolve_source(s, self.data_root, f"data.train_sources[{i}]")
-                      for i, s in enumerate(self.train_sources)]
+        self.train = [resolve_source(s, self.data_root, f"data.train_sources[{i}]", p)
+                      for i, (s, p) in enumerate(zip(self.train_sources, self.probabilities))]
         self.val = [resolve_source(s, self.data_root, f"data.val_sources[{i}]")
                     for i, s in enumerate(self.val_sources)]
         if self.processor is None:
             if self.trainer is None:
                 raise RuntimeError("set MixtureDataModule.processor or attach the datamodule to a Trainer")
             self.processor = self.trainer.lightning_module.processor
+        if stage == "fit":
+            rows = [f"  {s.name:24s} {str(c.lang):6s} {c.modality:6s} {len(s.shards):6d} shard(s)  p={s.weight:.4f}"
+                    for s, c in zip(self.train, self.train_sources)]
+            rank_zero_info("training mixture (source, lang, modality, shards, sampling probability):\n" + "\n".join(rows))
+
+    def configured_shares(self) -> dict[str, float]:
+        """Configured sampling probability per source name (the mixture monitor compares)."""
+        return {s.name: p for s, p in zip(self.train_sources, self.probabilities)}
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
 
-    def _loader(self, dataset, batch_size: int) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, num_workers=self.num_workers,
-                          collate_fn=Collator(self.processor.pad_token_id),
-                          persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> StatefulDataLoader:
         rank, world = self._rank()
         batches = self.samples_per_epoch // (self.batch_size * world)
         if batches < 1:
             raise ValueError(f"data.samples_per_epoch={self.samples_per_epoch} is less than one batch "
                              f"({self.batch_size}) per device on {world} device(s)")
         stream = MixtureStream(self.train, self.processor, self.batch_size, batches, self.seed, rank, world,
-                               self.shuffle_buffer)
-        return self._loader(stream, self.batch_size)
+                               self.shuffle_buffer, self.group_batches, self.max_bad_fraction)
+        # The stream yields whole batches (grouped by length), so the loader does not batch.
+        # Persistent workers keep each worker's stream position from one epoch to the next.
+        with warnings.catch_warnings():
+            # torchdata 0.11 calls a torch API that torch 2.14 deprecates; nothing to act on.
+            warnings.filterwarnings("ignore", message=".*set_vital.*")
+            return StatefulDataLoader(stream, batch_size=None, num_workers=self.num_workers,
+                                      collate_fn=Collator(self.processor.pad_token_id),
+                                      persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader | list:
         if not self.val:
             return []
         rank, world = self._rank()
-        return self._loader(ValidationPass(self.val, self.processor, rank, world), self.val_batch_size)
+        return DataLoader(ValidationPass(self.val, self.processor, rank, world), batch_size=self.val_batch_size,
+                          num_workers=self.num_workers, collate_fn=Collator(self.processor.pad_token_id),
+                          persistent_workers=self.num_workers > 0)

@@ -13,7 +13,7 @@ from typing import Any
 import webdataset as wds
 from PIL import Image, UnidentifiedImageError
 
-from lightning_mllm.chat_format import SampleError
+from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, SampleError
 from lightning_mllm.processor import MultimodalProcessor
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -63,4 +63,12 @@ def encode_sample(decoded: dict[str, Any], processor: MultimodalProcessor, with_
     except SampleError as error:
         raise SampleError(error.reason, f"{decoded['where']}: {error}") from error
     sample["pixel_values"] = processor.pixel_values(image) if image is not None else None
+    sample["words"], sample["text_tokens"] = text_cost(record["messages"], processor.tokenizer)
     return sample
+
+
+def text_cost(messages: list[dict[str, str]], tokenizer: Any) -> tuple[int, int]:
+    """Words and tokens of a conversation's text (no template, no image): their ratio is how
+    many tokens a word costs in the sample's language, which differs between languages."""
+    text = "\n".join(m["content"].replace(IMAGE_PLACEHOLDER, " ") for m in messages)
+    return len(text.split()), len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -1,4 +1,11 @@
-"""Iterable datasets over tar shards: a weighted, resampled training mixture and a fixed validation pass."""
+"""Iterable datasets over tar shards: the weighted training mixture and a fixed validation pass.
+
+The training stream yields whole batches (lists of encoded samples): it draws a group of
+``group_batches`` batches' worth of samples, sorts them by length and cuts them into batches, so
+each batch holds samples of similar length and wastes little padding; the batches of a group are
+then shuffled. Its state (``state_dict``) is where the current group started plus how many of its
+batches were yielded, which restores the stream exactly.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +13,25 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch.utils.data import IterableDataset, get_worker_info
 
 from datamodules.samples import decode_sample, encode_sample, read_shard
+from datamodules.shard_cursor import SourceCursor, Slot
 from lightning_mllm.chat_format import SampleError
 from lightning_mllm.processor import MultimodalProcessor
 
 log = logging.getLogger(__name__)
-MAX_CONSECUTIVE_FAILURES = 1000
 WARNINGS_PER_WORKER = 5
+BAD_FRACTION_GRACE = 200  # draws before the bad-sample fraction is judged
+MIX_BLOCK = 100  # draws planned at a time with exact per-source quotas
 
 
 @dataclass
 class ResolvedSource:
-    """A source with its shard list expanded."""
+    """A source with its shard list expanded and its normalised sampling probability."""
 
     name: str
     shards: list[str]
@@ -35,26 +44,27 @@ def _worker() -> tuple[int, int]:
     return (info.id, info.num_workers) if info else (0, 1)
 
 
-class _SkipCounter:
-    """Counts skipped samples by reason and hands the counts to the next sample that is kept."""
+class SkipLog:
+    """Skipped samples since the last kept batch: counts by reason and where each was."""
 
     def __init__(self) -> None:
-        self.pending: Counter = Counter()
+        self.pending: list[tuple[str, str]] = []
         self.warned = 0
 
     def skip(self, error: SampleError) -> None:
-        self.pending[error.reason] += 1
+        self.pending.append((error.reason, str(error)))
         if self.warned < WARNINGS_PER_WORKER:
             self.warned += 1
             log.warning("skipped sample (%s)", error)
 
-    def attach(self, sample: dict[str, Any]) -> dict[str, Any]:
-        sample["skipped"], self.pending = self.pending, Counter()
-        return sample
+    def take(self) -> list[tuple[str, str]]:
+        pending, self.pending = self.pending, []
+        return pending
 
 
-def _prepare(raw: dict[str, Any], source: ResolvedSource, processor: MultimodalProcessor,
-             with_prompt: bool) -> dict[str, Any]:
+def prepare(raw: dict[str, Any], source: ResolvedSource, processor: MultimodalProcessor,
+            with_prompt: bool) -> dict[str, Any]:
+    """Decodes and encodes one raw sample; ``SampleError`` when it is unusable."""
     decoded = decode_sample(raw)
     if source.lang:
         decoded["record"].setdefault("lang", source.lang)
@@ -63,15 +73,53 @@ def _prepare(raw: dict[str, Any], source: ResolvedSource, processor: MultimodalP
     return sample
 
 
-class MixtureStream(IterableDataset):
-    """Endless per-source streams, each over randomly resampled shards, mixed by weight.
+def group_by_length(samples: list[dict[str, Any]], batch_size: int, rng: random.Random) -> list[list[dict[str, Any]]]:
+    """Cuts ``samples`` into batches of similar length, in random batch order."""
+    ordered = sorted(samples, key=lambda s: len(s["input_ids"]))
+    batches = [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
-    Every (rank, worker) pair draws its own deterministic stream from ``seed``; each rank yields
-    exactly ``batches_per_rank`` batches per epoch, so all ranks run the same number of steps.
+
+@dataclass
+class _WorkerState:
+    rng: random.Random
+    cursors: list[SourceCursor]
+    per_epoch: int  # batches this worker yields per epoch
+    left: int = 0  # batches still to yield in the current epoch
+    draws: int = 0
+    bad: int = 0
+    block: list[int] = field(default_factory=list)  # planned source indices, drawn from the end
+    credit: list[float] = field(default_factory=list)  # per source: quota owed but not yet planned
+    group_start: dict[str, Any] | None = None
+    pending: list[list[dict[str, Any]]] = field(default_factory=list)
+    yielded_in_group: int = 0
+
+
+class MixtureStream(IterableDataset):
+    """Endless per-source streams mixed by weight, yielding batches of encoded samples.
+
+    Every (rank, worker) pair is a slot with its own deterministic stream from ``seed`` and its
+    own shards (``SourceCursor``), so slots never share a sample; each rank yields exactly
+    ``batches_per_rank`` batches per epoch, so all ranks run the same number of steps. Epochs
+    continue the streams rather than restart them.
+
+    Args:
+        sources: Training sources with normalised weights.
+        processor: Tokenizer, chat formatter and image processor.
+        batch_size: Samples per batch.
+        batches_per_rank: Batches each rank yields per epoch.
+        seed: Seed of every draw.
+        rank: This process's rank.
+        world_size: Number of processes.
+        shuffle_buffer: Raw samples each source holds to shuffle.
+        group_batches: Batches per length-grouping group (1: no grouping).
+        max_bad_fraction: Largest tolerated fraction of unusable samples; more stops training.
     """
 
     def __init__(self, sources: list[ResolvedSource], processor: MultimodalProcessor, batch_size: int,
-                 batches_per_rank: int, seed: int, rank: int, world_size: int, shuffle_buffer: int):
+                 batches_per_rank: int, seed: int, rank: int, world_size: int, shuffle_buffer: int,
+                 group_batches: int = 1, max_bad_fraction: float = 0.05):
         self.sources = sources
         self.processor = processor
         self.batch_size = batch_size
@@ -80,46 +128,129 @@ class MixtureStream(IterableDataset):
         self.rank = rank
         self.world_size = world_size
         self.shuffle_buffer = shuffle_buffer
-        # Advanced in each worker's copy; persistent workers keep it across epochs.
-        self.epoch = 0
+        self.group_batches = max(1, group_batches)
+        self.max_bad_fraction = max_bad_fraction
+        self.skips = SkipLog()
+        self._w: _WorkerState | None = None  # built inside each worker process
 
     def __len__(self) -> int:
-        return self.batches_per_rank * self.batch_size
+        return self.batches_per_rank
 
-    def _samples(self, source: ResolvedSource, rng: random.Random) -> Iterator[dict[str, Any]]:
-        buffer: list[dict[str, Any]] = []
-        while True:
-            for raw in read_shard(rng.choice(source.shards)):
-                buffer.append(raw)
-                if len(buffer) >= self.shuffle_buffer:
-                    yield buffer.pop(rng.randrange(len(buffer)))
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def _start(self) -> _WorkerState:
         worker, workers = _worker()
-        batches = self.batches_per_rank // workers + int(worker < self.batches_per_rank % workers)
-        rng = random.Random(f"{self.seed}/{self.epoch}/{self.rank}/{worker}")
-        self.epoch += 1
-        streams = [self._samples(s, random.Random(rng.random())) for s in self.sources]
-        weights = [s.weight for s in self.sources]
-        skips = _SkipCounter()
-        for _ in range(batches * self.batch_size):
-            for _attempt in range(MAX_CONSECUTIVE_FAILURES):
-                index = rng.choices(range(len(self.sources)), weights)[0]
-                try:
-                    sample = _prepare(next(streams[index]), self.sources[index], self.processor, False)
-                except SampleError as error:
-                    skips.skip(error)
-                    continue
-                yield skips.attach(sample)
-                break
-            else:
-                raise RuntimeError(f"{MAX_CONSECUTIVE_FAILURES} samples in a row were unusable; "
-                                   f"skipped so far: {dict(skips.pending)}")
+        slot = Slot(self.rank * workers + worker, self.world_size * workers)
+        cursors = [SourceCursor(s.name, s.shards, slot, f"{self.seed}/{s.name}/{slot.index}/{slot.count}",
+                                self.shuffle_buffer) for s in self.sources]
+        per_epoch = self.batches_per_rank // workers + int(worker < self.batches_per_rank % workers)
+        return _WorkerState(random.Random(f"{self.seed}/{slot.index}/{slot.count}"), cursors, per_epoch)
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        if self._w is None:
+            self._w = self._start()
+        w = self._w
+        if w.left == 0:
+            w.left = w.per_epoch
+        while w.left > 0:
+            if w.yielded_in_group == len(w.pending):
+                self._draw_group()
+            batch = w.pending[w.yielded_in_group]
+            w.yielded_in_group += 1
+            w.left -= 1
+            yield batch
+
+    def _snapshot(self) -> dict[str, Any]:
+        w = self._w
+        version, internal, gauss = w.rng.getstate()
+        return {"rng": [version, list(internal), gauss], "cursors": [c.state_dict() for c in w.cursors],
+                "draws": w.draws, "bad": w.bad, "block": list(w.block), "credit": list(w.credit)}
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        w = self._w
+        version, internal, gauss = snapshot["rng"]
+        w.rng.setstate((version, tuple(internal), gauss))
+        for cursor, state in zip(w.cursors, snapshot["cursors"]):
+            cursor.load_state_dict(state)
+        w.draws, w.bad = snapshot["draws"], snapshot["bad"]
+        w.block, w.credit = list(snapshot["block"]), list(snapshot["credit"])
+
+    def _draw_group(self) -> None:
+        w = self._w
+        w.group_start = self._snapshot()
+        samples = [self._draw() for _ in range(self.group_batches * self.batch_size)]
+        w.pending = group_by_length(samples, self.batch_size, w.rng)
+        w.yielded_in_group = 0
+        # Skips found while drawing travel with the group's first batch: a resumed run that
+        # redraws the group and drops its yielded batches then drops their skips too.
+        w.pending[0][0]["skipped"] = self.skips.take()
+
+    def _plan_block(self) -> None:
+        """Plans the next ``MIX_BLOCK`` draws: each source gets its weight's share, rounded with
+        the remainders carried to the next block, in random order. The realised ratio then stays
+        within a draw or two of the configured one, instead of drifting like independent draws."""
+        w = self._w
+        if not w.credit:
+            w.credit = [0.0] * len(self.sources)
+        counts = []
+        for i, source in enumerate(self.sources):
+            w.credit[i] += source.weight * MIX_BLOCK
+            counts.append(int(w.credit[i]))
+        by_remainder = sorted(range(len(counts)), key=lambda i: w.credit[i] - counts[i], reverse=True)
+        for i in by_remainder[:MIX_BLOCK - sum(counts)]:
+            counts[i] += 1
+        for i, n in enumerate(counts):
+            w.credit[i] -= n
+        w.block = [i for i, n in enumerate(counts) for _ in range(n)]
+        w.rng.shuffle(w.block)
+
+    def _draw(self) -> dict[str, Any]:
+        w = self._w
+        if not w.block:
+            self._plan_block()
+        index = w.block.pop()
+        cursor = w.cursors[index]
+        while True:  # an unusable sample is replaced from the same source, keeping the ratio
+            raw = cursor.next_raw()
+            for error in cursor.errors:
+                self._count_bad(error)
+            cursor.errors.clear()
+            w.draws += 1
+            try:
+                return prepare(raw, self.sources[index], self.processor, False)
+            except SampleError as error:
+                self._count_bad(error)
+
+    def _count_bad(self, error: SampleError) -> None:
+        w = self._w
+        w.bad += 1
+        self.skips.skip(error)
+        if w.bad > self.max_bad_fraction * max(w.draws, BAD_FRACTION_GRACE):
+            reasons = Counter(reason for reason, _ in self.skips.pending)
+            raise RuntimeError(
+                f"{w.bad} of {w.draws} samples drawn by this data worker were unusable, more than "
+                f"data.max_bad_fraction={self.max_bad_fraction}; recent reasons {dict(reasons)}; "
+                f"last: {error}. Fix or remove the bad shards (python -m datamodules.shards lists "
+                f"rejects when converting) or raise data.max_bad_fraction.")
+
+    def state_dict(self) -> dict[str, Any]:
+        w = self._w
+        if w is None:
+            return {}
+        return {"group_start": w.group_start, "yielded_in_group": w.yielded_in_group, "left": w.left}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self._w = self._start()
+        self._w.left = state["left"]
+        if state["group_start"] is not None:
+            self._restore(state["group_start"])
+            self._draw_group()
+            self._w.yielded_in_group = state["yielded_in_group"]
 
 
 class ValidationPass(IterableDataset):
-    """Every sample of the validation shards exactly once, split by rank and worker by sample
-    index, so the evaluated set is the same whatever the number of processes."""
+    """Every sample of the validation shards exactly once, in a fixed order, split by rank and
+    worker by sample index, so the evaluated set is the same whatever the number of processes."""
 
     def __init__(self, sources: list[ResolvedSource], processor: MultimodalProcessor, rank: int, world_size: int):
         self.sources = sources
@@ -131,7 +262,7 @@ class ValidationPass(IterableDataset):
         worker, workers = _worker()
         slots = self.world_size * workers
         slot = self.rank * workers + worker
-        skips = _SkipCounter()
+        skips = SkipLog()
         index = 0
         for source in self.sources:
             for shard in source.shards:
@@ -140,6 +271,9 @@ class ValidationPass(IterableDataset):
                     if (index - 1) % slots != slot:
                         continue
                     try:
-                        yield skips.attach(_prepare(raw, source, self.processor, True))
+                        sample = prepare(raw, source, self.processor, True)
                     except SampleError as error:
                         skips.skip(error)
+                        continue
+                    sample["skipped"] = skips.take()
+                    yield sample

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -17,6 +16,7 @@ from lightning_mllm.connector import Connector
 from lightning_mllm.fusion import labelled_token_losses, splice_image_features
 from lightning_mllm.llm import add_lora, base_model, load_llm
 from lightning_mllm.processor import MultimodalProcessor
+from lightning_mllm.schedule import WarmupCosine
 from lightning_mllm.stages import check_stage, describe_counts
 from lightning_mllm.vision_tower import VisionTower, image_token_count, vision_config
 
@@ -137,10 +137,13 @@ class MultimodalLM(L.LightningModule):
             features = self.connector(features.to(self.connector.layers[0].weight.dtype))
             return splice_image_features(embeds, image_mask, features)
         if self.training:
-            # A text-only batch still touches the connector, so every rank of a distributed run
-            # has gradients for the same parameters and runs the same collectives.
-            width = self.connector.layers[0].in_features
-            dummy = self.connector(embeds.new_zeros(1, 1, width, dtype=self.connector.layers[0].weight.dtype))
+            # A text-only batch still runs the vision tower and the connector on one blank image
+            # and adds nothing from it: every rank of a DDP/FSDP run then has gradients for the
+            # same parameters and runs the same collectives (FSDP all-gathers the tower's shards),
+            # whatever mix of image and text-only samples its batch happened to draw.
+            size = vision_config(self.vision.model.config).image_size
+            blank = embeds.new_zeros(1, 3, size, size)
+            dummy = self.connector(self.vision(blank).to(self.connector.layers[0].weight.dtype))
             embeds = embeds + 0.0 * dummy.sum().to(embeds.dtype)
         return embeds
 
@@ -209,17 +212,21 @@ class MultimodalLM(L.LightningModule):
         if llm_params:
             groups.append({"name": "llm", "lr": h.llm_lr, "params": llm_params})
         optimizer = torch.optim.AdamW(groups, weight_decay=h.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(h.warmup_ratio * total)
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = (step - warmup) / max(1, total - warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(h.warmup_ratio))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        # The schedule learns the run's length only now (see WarmupCosine); the rates set at
+        # construction (or restored from a checkpoint) are recomputed for the current step.
+        scheduler = self.lr_schedulers()
+        schedule = getattr(scheduler, "lr_lambdas", [None])[0]
+        if not isinstance(schedule, WarmupCosine):
+            return  # an optimizer and schedule given on the command line
+        schedule.total_steps = int(self.trainer.estimated_stepping_batches)
+        factor = schedule(scheduler.last_epoch)
+        for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+            group["lr"] = base * factor
+        scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
     # ----------------------------------------------------------------- checkpoints
     def _trainable_names(self) -> set[str]:

@@ -9,7 +9,9 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from datamodules.mixture_datamodule import MixtureDataModule, Source
+from datamodules.mixture_datamodule import MixtureDataModule
+from datamodules.mixture_weights import Source
+from callbacks.skipped_samples import SkippedSampleMonitor
 from datamodules.shard_streams import ValidationPass
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.processor import MultimodalProcessor
@@ -77,23 +79,43 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def test_bad_samples_are_skipped_and_counted(tmp_path, processor):
+def _write_mixed_shard(path, bad: bool = True) -> None:
     good = {"messages": [{"role": "user", "content": "<image>\nWhat colour?"},
                          {"role": "assistant", "content": "Red."}], "lang": "en"}
     two_placeholders = {"messages": [{"role": "user", "content": "<image><image>"},
                                      {"role": "assistant", "content": "x"}]}
-    (tmp_path / "train").mkdir()
-    with wds.TarWriter(str(tmp_path / "train" / "mixed.tar")) as sink:
+    with wds.TarWriter(str(path)) as sink:
         for i in range(6):
             sink.write({"__key__": f"good{i}", "json": json.dumps(good).encode(), "png": _png()})
-        sink.write({"__key__": "mismatch", "json": json.dumps(two_placeholders).encode(), "png": _png()})
-        sink.write({"__key__": "broken-json", "json": b"{not json", "png": _png()})
-        sink.write({"__key__": "broken-image", "json": json.dumps(good).encode(), "png": b"not a png"})
+        if bad:
+            sink.write({"__key__": "mismatch", "json": json.dumps(two_placeholders).encode(), "png": _png()})
+            sink.write({"__key__": "broken-json", "json": b"{not json", "png": _png()})
+            sink.write({"__key__": "broken-image", "json": json.dumps(good).encode(), "png": b"not a png"})
+            sink.write({"__key__": "no-json", "png": _png()})
+
+
+def test_bad_samples_and_unreadable_shards_are_skipped_and_counted(tmp_path, processor):
+    (tmp_path / "train").mkdir()
+    _write_mixed_shard(tmp_path / "train" / "mixed.tar")
+    _write_mixed_shard(tmp_path / "train" / "clean.tar", bad=False)
+    (tmp_path / "train" / "corrupt.tar").write_bytes(b"this is not a tar archive" * 40)
+    dm = datamodule(tmp_path, processor, train_sources=[Source("mixed", ["train/*.tar"])], val_sources=[],
+                    samples_per_epoch=40, shuffle_buffer=1, max_bad_fraction=0.9)
+    skipped = [entry for b in dm.train_dataloader() for entry in b["skipped"]]
+    reasons = Counter(reason for reason, _ in skipped)
+    assert set(reasons) == {"image_mismatch", "bad_json", "bad_image", "missing_json", "unreadable_shard"}
+    where = {reason: w for reason, w in skipped}
+    assert "mixed.tar:broken-image" in where["bad_image"]  # the shard and the key
+    assert "corrupt.tar" in where["unreadable_shard"]
+
+
+def test_too_many_bad_samples_stop_training(tmp_path, processor):
+    (tmp_path / "train").mkdir()
+    _write_mixed_shard(tmp_path / "train" / "mixed.tar")
     dm = datamodule(tmp_path, processor, train_sources=[Source("mixed", ["train/mixed.tar"])], val_sources=[],
-                    samples_per_epoch=40, shuffle_buffer=1)
-    skipped = sum((b["skipped"] for b in dm.train_dataloader()), start=Counter())
-    assert set(skipped) == {"image_mismatch", "bad_json", "bad_image"}
-    assert skipped["image_mismatch"] >= 1
+                    samples_per_epoch=400, shuffle_buffer=1, max_bad_fraction=0.01)
+    with pytest.raises(RuntimeError, match="data.max_bad_fraction=0.01"):
+        list(dm.train_dataloader())
 
 
 def test_missing_shards_fail_naming_the_key(tmp_path, processor):
@@ -105,7 +127,6 @@ def test_missing_shards_fail_naming_the_key(tmp_path, processor):
 
 
 def test_skip_monitor_state_survives_a_checkpoint():
-    from callbacks.skipped_samples import SkippedSampleMonitor
 
     monitor = SkippedSampleMonitor()
     monitor.skipped.update({"bad_image": 2, "image_mismatch": 1})

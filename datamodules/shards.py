@@ -1,0 +1,192 @@
+"""Converts raw instruction data into WebDataset tar shards with a manifest and a rejects list.
+
+    python -m datamodules.shards data/llava_v1_5_mix665k.json --format llava \\
+        --image-root data/images --source llava-mix --lang en --output shards/
+
+writes ``shards/llava-mix-en-000000.tar ...``, ``shards/llava-mix-en.rejects.jsonl`` (every record
+that could not become a sample, with where it was and why) and, last, the manifest
+``shards/llava-mix-en.manifest.json`` (counts, bytes, languages, rejects by reason, shard list):
+a folder without the manifest holds an unfinished conversion. Image checks and encoding run in
+``--workers`` processes; records keep their input order, so the shards are the same whatever the
+number of workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from datamodules.raw_formats import FORMATS, ConvertOptions, RawRecord, Reject, convert, read_records
+from datamodules.tar_sink import TarShardSink
+
+CHUNK = 64  # records per task sent to a worker process
+UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+         "kb": 10**3, "mb": 10**6, "gb": 10**9}
+
+
+@dataclass
+class ConversionSummary:
+    """What one conversion wrote and rejected."""
+
+    samples: int
+    with_image: int
+    text_only: int
+    bytes: int
+    shards: int
+    rejected: dict[str, int]
+    languages: dict[str, int]
+    manifest: str
+    rejects: str
+
+
+def parse_size(text: str) -> int:
+    """``512MB``, ``1GiB``, ``250000`` -> bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in UNITS:
+        raise argparse.ArgumentTypeError(f"cannot read size {text!r}; write e.g. 500MB, 1GiB or 250000")
+    return int(float(match.group(1)) * UNITS[match.group(2).lower()])
+
+
+def _key(source: str, index: int) -> str:
+    # WebDataset splits keys at the first dot, so the key keeps only safe characters.
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', source)[:60]}_{index:09d}"
+
+
+_OPTIONS: ConvertOptions | None = None
+
+
+def _init_worker(options: ConvertOptions) -> None:
+    global _OPTIONS
+    _OPTIONS = options
+
+
+def _convert_chunk(chunk: list[tuple[int, RawRecord]]) -> list[tuple[int, RawRecord, Any]]:
+    """Worker side: a sample or a ``Reject`` per record, in input order."""
+    out = []
+    for index, raw in chunk:
+        try:
+            out.append((index, raw, convert(raw, _OPTIONS, index)))
+        except Reject as reject:
+            out.append((index, raw, reject))
+    return out
+
+
+def _chunks(records: Iterable[RawRecord]) -> Iterator[list[tuple[int, RawRecord]]]:
+    numbered = enumerate(records)
+    while chunk := list(islice(numbered, CHUNK)):
+        yield chunk
+
+
+def _results(records: Iterable[RawRecord], options: ConvertOptions, workers: int):
+    if workers <= 1:
+        _init_worker(options)
+        for chunk in _chunks(records):
+            yield from _convert_chunk(chunk)
+        return
+    with multiprocessing.get_context().Pool(workers, _init_worker, (options,)) as pool:
+        for results in pool.imap(_convert_chunk, _chunks(records), chunksize=4):
+            yield from results
+
+
+def _clear_previous(folder: Path, prefix: str, overwrite: bool) -> None:
+    previous = sorted(folder.glob(f"{prefix}-[0-9]*.tar*")) + [
+        p for p in (folder / f"{prefix}.manifest.json", folder / f"{prefix}.rejects.jsonl") if p.exists()]
+    if previous and not overwrite:
+        raise FileExistsError(f"{folder} already holds output for prefix {prefix!r} ({previous[0].name}, ...); "
+                              f"pass --overwrite to replace it or choose another --prefix")
+    for path in previous:
+        path.unlink()
+
+
+def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, prefix: str | None = None,
+                      max_samples: int = 1000, max_bytes: int = 500 * 10**6, workers: int = 1,
+                      overwrite: bool = False, progress: bool = True) -> ConversionSummary:
+    """Converts ``inputs`` into shards under ``output``; see the module docstring."""
+    if options.format not in FORMATS:
+        raise ValueError(f"unknown format {options.format!r}; expected one of {FORMATS}")
+    for path in inputs:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"input file {path} does not exist")
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = prefix or f"{options.source}-{options.lang}"
+    _clear_previous(folder, prefix, overwrite)
+    records = (raw for path in inputs for raw in read_records(path, options))
+    sink = TarShardSink(folder, prefix, max_samples, max_bytes)
+    counts, rejected, languages = Counter(), Counter(), Counter()
+    rejects_path = folder / f"{prefix}.rejects.jsonl"
+    try:
+        with open(rejects_path, "w", encoding="utf-8") as rejects:
+            for index, raw, result in tqdm(_results(records, options, workers), desc=f"shards {prefix}",
+                                           unit="rec", disable=not progress):
+                if isinstance(result, Reject):
+                    rejected[result.reason] += 1
+                    rejects.write(json.dumps({"where": raw.where, "reason": result.reason, "detail": result.detail},
+                                             ensure_ascii=False) + "\n")
+                    continue
+                sink.add(_key(options.source, index), result.files)
+                counts["image" if result.image is not None else "text"] += 1
+                languages[result.record["lang"]] += 1
+    except BaseException:
+        sink.abort()
+        raise
+    shards = sink.close()
+    summary = ConversionSummary(
+        samples=sum(counts.values()), with_image=counts["image"], text_only=counts["text"],
+        bytes=sum(s.bytes for s in shards), shards=len(shards), rejected=dict(sorted(rejected.items())),
+        languages=dict(sorted(languages.items())), manifest=str(folder / f"{prefix}.manifest.json"),
+        rejects=str(rejects_path))
+    manifest = {"source": options.source, "lang": options.lang, "format": options.format, "inputs": inputs,
+                **asdict(summary), "rejected_total": sum(rejected.values()),
+                "shard_files": [{"path": os.path.basename(s.path), "samples": s.samples, "bytes": s.bytes}
+                                for s in shards]}
+    partial = Path(summary.manifest + ".partial")
+    partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(partial, summary.manifest)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> ConversionSummary:
+    parser = argparse.ArgumentParser(prog="python -m datamodules.shards", description=__doc__.split("\n")[0])
+    parser.add_argument("inputs", nargs="+", help="input files (.json, .jsonl or .parquet)")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="layout of the input records")
+    parser.add_argument("--output", required=True, help="folder for shards, manifest and rejects")
+    parser.add_argument("--source", required=True, help="source name written into every sample")
+    parser.add_argument("--lang", required=True, help="language of records that do not name one (en, eu, ...)")
+    parser.add_argument("--image-root", default=".", help="folder that relative image paths start from")
+    parser.add_argument("--prefix", help="shard name prefix (default SOURCE-LANG)")
+    parser.add_argument("--messages-column", help="Parquet column with the conversation")
+    parser.add_argument("--image-column", default="image", help="Parquet column with the image")
+    parser.add_argument("--id-column", default="id", help="column or key with the sample id")
+    parser.add_argument("--max-samples", type=int, default=1000, help="samples per shard at most")
+    parser.add_argument("--max-bytes", type=parse_size, default=500 * 10**6, help="bytes per shard at most (500MB)")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="processes that check and encode images")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier output with the same prefix")
+    args = parser.parse_args(argv)
+    options = ConvertOptions(format=args.format, source=args.source, lang=args.lang, image_root=args.image_root,
+                             messages_column=args.messages_column, image_column=args.image_column,
+                             id_column=args.id_column)
+    summary = convert_to_shards(args.inputs, options, args.output, args.prefix, args.max_samples, args.max_bytes,
+                                args.workers, args.overwrite)
+    rejected = ", ".join(f"{k}: {v}" for k, v in summary.rejected.items()) or "none"
+    print(f"{summary.samples} samples ({summary.with_image} with an image, {summary.text_only} text-only) in "
+          f"{summary.shards} shard(s), {summary.bytes / 1e6:.1f} MB; languages {summary.languages}; "
+          f"rejected {sum(summary.rejected.values())} ({rejected}), listed in {summary.rejects}; "
+          f"manifest {summary.manifest}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
