@@ -13,7 +13,7 @@ from typing import Any
 import webdataset as wds
 from PIL import Image, UnidentifiedImageError
 
-from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, SampleError
+from lightning_mllm.chat_format import IGNORE_INDEX, SampleError
 from lightning_mllm.processor import MultimodalProcessor
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -63,12 +63,14 @@ def encode_sample(decoded: dict[str, Any], processor: MultimodalProcessor, with_
     except SampleError as error:
         raise SampleError(error.reason, f"{decoded['where']}: {error}") from error
     sample["pixel_values"] = processor.pixel_values(image) if image is not None else None
-    sample["words"], sample["text_tokens"] = text_cost(record["messages"], processor.tokenizer)
+    sample["words"], sample["text_tokens"] = reply_cost(record["messages"], encoded.labels)
     return sample
 
 
-def text_cost(messages: list[dict[str, str]], tokenizer: Any) -> tuple[int, int]:
-    """Words and tokens of a conversation's text (no template, no image): their ratio is how
-    many tokens a word costs in the sample's language, which differs between languages."""
-    text = "\n".join(m["content"].replace(IMAGE_PLACEHOLDER, " ") for m in messages)
-    return len(text.split()), len(tokenizer(text, add_special_tokens=False)["input_ids"])
+def reply_cost(messages: list[dict[str, str]], labels: list[int]) -> tuple[int, int]:
+    """Words and tokens of the assistant replies (the labelled text, without the end-of-turn
+    token of each turn): their ratio is how many tokens a word costs in the sample's language.
+    Counted from the labels, so it needs no second tokenisation."""
+    replies = [m["content"] for m in messages if m["role"] == "assistant"]
+    tokens = sum(1 for label in labels if label != IGNORE_INDEX) - len(replies)
+    return sum(len(reply.split()) for reply in replies), max(0, tokens)

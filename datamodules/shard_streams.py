@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 WARNINGS_PER_WORKER = 5
 BAD_FRACTION_GRACE = 200  # draws before the bad-sample fraction is judged
 MIX_BLOCK = 100  # draws planned at a time with exact per-source quotas
+MAX_FAILURES_IN_A_ROW = 1000
 
 
 @dataclass
@@ -208,7 +209,7 @@ class MixtureStream(IterableDataset):
             self._plan_block()
         index = w.block.pop()
         cursor = w.cursors[index]
-        while True:  # an unusable sample is replaced from the same source, keeping the ratio
+        for _ in range(MAX_FAILURES_IN_A_ROW):  # an unusable sample is replaced from the same source
             raw = cursor.next_raw()
             for error in cursor.errors:
                 self._count_bad(error)
@@ -218,6 +219,8 @@ class MixtureStream(IterableDataset):
                 return prepare(raw, self.sources[index], self.processor, False)
             except SampleError as error:
                 self._count_bad(error)
+        raise RuntimeError(f"source {self.sources[index].name!r}: {MAX_FAILURES_IN_A_ROW} unusable samples "
+                           f"in a row; is it in the DESIGN.md sample format?")
 
     def _count_bad(self, error: SampleError) -> None:
         w = self._w

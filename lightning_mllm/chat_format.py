@@ -98,7 +98,8 @@ class ChatFormatter:
             if message["role"] != "assistant":
                 continue
             prefix = self.render(messages[:i], add_generation_prompt=True) if i else ""
-            end_text = self.render(messages[: i + 1])
+            # The last turn ends where the text ends: one template rendering saved per sample.
+            end_text = text if i == len(messages) - 1 else self.render(messages[: i + 1])
             if not (text.startswith(end_text) and end_text.startswith(prefix)):
                 raise ValueError("the chat template does not render a conversation as the concatenation "
                                  "of its turns, so assistant tokens cannot be located")

@@ -13,6 +13,7 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoTokenizer
 
 from lightning_mllm.chat_format import ChatFormatter
+from lightning_mllm.image_transform import ImageTransform
 
 
 class MultimodalProcessor:
@@ -29,6 +30,7 @@ class MultimodalProcessor:
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.formatter = ChatFormatter(tokenizer, image_tokens, max_length)
+        self.transform = ImageTransform.from_hf(image_processor)
 
     @classmethod
     def from_pretrained(cls, tokenizer: str, vision_tower: str, image_tokens: int,
@@ -43,4 +45,6 @@ class MultimodalProcessor:
 
     def pixel_values(self, image: Image.Image) -> torch.Tensor:
         """(3, H, W) float tensor for one RGB image."""
+        if self.transform is not None:
+            return self.transform(image)
         return self.image_processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from train import cli_main
@@ -19,6 +20,15 @@ def test_every_config_parses(config, cache_dir, capsys):
         cli_main(["fit", "--config", DEMO, "--config", str(CONFIGS / config), "--print_config"])
     assert exit_info.value.code in (None, 0)
     assert "model:" in capsys.readouterr().out
+
+
+def test_grid_files_set_the_basque_share_on_the_bilingual_data(cache_dir, capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--config", DEMO, "--config", str(CONFIGS / "data" / "bilingual.yaml"),
+                  "--config", str(CONFIGS / "data" / "grid" / "basque-50.yaml"), "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)["data"]["init_args"]
+    assert printed["mixture"] == {"target_share": 0.5, "text_share": 0.1, "target_lang": "eu"}
+    assert [s["name"] for s in printed["train_sources"]] == ["instruct-en", "instruct-eu", "text-eu"]
 
 
 def tiny_fit_args(root: Path, synthetic_root: Path, *extra: str) -> list[str]:
@@ -40,7 +50,9 @@ def test_fit_through_the_cli_logs_the_promised_metrics(tmp_path, tiny_paths, syn
     tags = set(events.Tags()["scalars"])
     for tag in ["train/loss", "train/loss_en", "train/loss_eu", "val/loss", "val/acc_en", "val/acc_eu",
                 "val/blind_acc_en", "val/blind_acc_eu", "lr-AdamW/connector", "lr-AdamW/llm",
-                "data/skipped", "data/truncated"]:
+                "data/skipped", "data/truncated", "mixture/share/synthetic-en", "mixture/share/synthetic-eu",
+                "mixture/configured_share/synthetic-eu", "mixture/tokens_per_word/en",
+                "mixture/tokens_per_word/eu", "mixture/lang_token_share/eu", "mixture/text_only_share"]:
         assert tag in tags, tag
     # The checkpoint holds the trained weights only; the frozen vision tower is reloaded from its folder.
     checkpoint = next(Path(cli.trainer.logger.log_dir).glob("checkpoints/*.ckpt"))

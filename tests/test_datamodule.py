@@ -134,3 +134,18 @@ def test_skip_monitor_state_survives_a_checkpoint():
     restored = SkippedSampleMonitor()
     restored.load_state_dict(monitor.state_dict())
     assert restored.skipped == Counter({"bad_image": 2, "image_mismatch": 1}) and restored.truncated == 5
+
+
+def test_mixture_monitor_counts_survive_a_checkpoint():
+    from callbacks.mixture_monitor import MixtureMonitor
+
+    monitor = MixtureMonitor()
+    monitor.sources, monitor.langs = ["en", "eu"], ["en", "eu", "other"]
+    monitor.by_source = torch.tensor([[3.0, 30, 9, 12, 0], [1, 14, 2, 5, 1]], dtype=torch.float64)
+    monitor.by_lang = torch.tensor([[3.0, 30, 9, 12, 0], [1, 14, 2, 5, 1], [0, 0, 0, 0, 0]], dtype=torch.float64)
+    restored = MixtureMonitor()
+    restored.load_state_dict(monitor.state_dict())
+    assert restored.sources == ["en", "eu"] and torch.equal(restored.by_lang, monitor.by_lang)
+    # Rows follow the names when the source list changes between runs.
+    moved = MixtureMonitor._carry(restored.by_source, ["en", "eu"], ["eu", "new", "en"])
+    assert moved[0].tolist() == [1, 14, 2, 5, 1] and moved[1].sum() == 0 and moved[2][0] == 3
