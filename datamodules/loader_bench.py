@@ -11,7 +11,8 @@ thread (as in a loader worker), on the same images:
     floor (a)    JPEG decode + resize + crop + normalise alone, from bytes in memory
     LLaVA (b)    PIL open of each file in an image folder, then transformers' CLIPImageProcessor
 
-and prints samples per second for each (best of ``--repeats`` passes). The tokenizer is the demo's
+and prints samples per second for each (best of ``--repeats`` passes, the three taking turns).
+The tokenizer is the demo's
 Llama-3-style one unless ``--tokenizer`` names another (a local Llama-3.1 folder, say).
 """
 
@@ -74,14 +75,16 @@ def write_inputs(folder: Path, count: int, seed: int = 0) -> tuple[Path, Path]:
     return images, source
 
 
-def best_rate(run: Callable[[], int], repeats: int) -> float:
-    """Items per second of the fastest of ``repeats`` passes."""
-    rates = []
+def best_rates(runs: dict[str, Callable[[], int]], repeats: int) -> dict[str, float]:
+    """Items per second of each run's fastest pass; the runs take turns pass by pass, so a
+    slow spell of the machine hits them all alike rather than whichever ran during it."""
+    best = {name: 0.0 for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        items = run()
-        rates.append(items / (time.perf_counter() - start))
-    return max(rates)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            items = run()
+            best[name] = max(best[name], items / (time.perf_counter() - start))
+    return best
 
 
 def measure(count: int, repeats: int, tokenizer: str | None, folder: Path) -> dict[str, float]:
@@ -109,14 +112,13 @@ def measure(count: int, repeats: int, tokenizer: str | None, folder: Path) -> di
         return sum(1 for path in files
                    if hf_processor(images=Image.open(path).convert("RGB"), return_tensors="pt") is not None)
 
-    return {"whole": best_rate(whole, repeats), "floor": best_rate(floor, repeats),
-            "llava": best_rate(llava, repeats)}
+    return best_rates({"whole": whole, "floor": floor, "llava": llava}, repeats)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m datamodules.loader_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=300, help="photo-like images to time on")
-    parser.add_argument("--repeats", type=int, default=3, help="passes per measurement; the best counts")
+    parser.add_argument("--repeats", type=int, default=5, help="passes per measurement; the best counts")
     parser.add_argument("--tokenizer", help="tokenizer folder or id (default: the demo's tiny Llama-3-style one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as in a DataLoader worker

@@ -108,18 +108,24 @@ class ChatFormatter:
 
     def tokenize(self, text: str, spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
         """Token ids and labels for rendered text; placeholders become image token runs."""
+        segments = text.split(IMAGE_PLACEHOLDER)
+        # One call into the Rust tokenizer for all segments: the per-call Python overhead of the
+        # transformers wrapper cost as much as the tokenisation itself in the loader.
+        encodings = self.tokenizer.backend_tokenizer.encode_batch(segments, add_special_tokens=False)
         input_ids: list[int] = []
         labels: list[int] = []
         offset = 0
-        for index, segment in enumerate(text.split(IMAGE_PLACEHOLDER)):
+        span = 0  # spans are sorted and tokens come in order: one pointer walks both
+        for index, (segment, encoding) in enumerate(zip(segments, encodings)):
             if index:
                 input_ids += [IMAGE_TOKEN_ID] * self.image_tokens
                 labels += [IGNORE_INDEX] * self.image_tokens
                 offset += len(IMAGE_PLACEHOLDER)
-            encoded = self.tokenizer(segment, add_special_tokens=False, return_offsets_mapping=True)
-            for token, (start, _) in zip(encoded["input_ids"], encoded["offset_mapping"]):
+            for token, (start, _) in zip(encoding.ids, encoding.offsets):
                 position = offset + start
-                inside = any(lo <= position < hi for lo, hi in spans)
+                while span < len(spans) and spans[span][1] <= position:
+                    span += 1
+                inside = span < len(spans) and spans[span][0] <= position
                 input_ids.append(token)
                 labels.append(token if inside else IGNORE_INDEX)
             offset += len(segment)

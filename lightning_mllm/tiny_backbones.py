@@ -33,7 +33,7 @@ LLAMA3_CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                   "<|eot_id|>", "<|finetune_right_pad_id|>"]
 # Part of the cache folder names: bump it whenever the tiny architectures change.
-TINY_VERSION = 6
+TINY_VERSION = 7
 DEFAULT_CACHE = Path(os.environ.get("LIGHTNING_MLLM_CACHE", Path.home() / ".cache" / "lightning_mllm"))
 
 

@@ -59,3 +59,16 @@ def test_shards_hold_json_and_png_per_language(tmp_path):
         return [(s["__key__"], s["json"], s["png"]) for s in read_shard(str(folder / "train" / "en-000001.tar"))]
 
     assert contents(again) == contents(root)
+
+
+def test_tiny_tower_pretraining_learns_the_scenes():
+    import torch
+
+    from lightning_mllm.tiny_backbones import build_vision
+    from lightning_mllm.tiny_vision_pretraining import pretrain_on_scenes
+
+    torch.manual_seed(0)
+    model = build_vision()
+    losses = pretrain_on_scenes(model, steps=40, batch_size=32)
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    assert not model.training  # handed back ready to freeze
