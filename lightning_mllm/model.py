@@ -17,6 +17,7 @@ from lightning_mllm.fusion import labelled_token_losses, splice_image_features
 from lightning_mllm.llm import add_lora, base_model, load_llm
 from lightning_mllm.processor import MultimodalProcessor
 from lightning_mllm.schedule import WarmupCosine
+from lightning_mllm.stage_handoff import check_connector_init, load_connector_init
 from lightning_mllm.stages import check_stage, describe_counts
 from lightning_mllm.vision_tower import VisionTower, image_token_count, vision_config
 
@@ -59,6 +60,8 @@ class MultimodalLM(L.LightningModule):
         weight_decay: AdamW weight decay.
         warmup_ratio: Share of the steps with linear warm-up before the cosine decay.
         max_new_tokens: Longest generated answer in validation.
+        connector_init: A stage-1 checkpoint whose connector weights start this run (stage handoff:
+            stage 2 trains connector + LoRA from the stage-1 connector).
     """
 
     def __init__(
@@ -82,10 +85,12 @@ class MultimodalLM(L.LightningModule):
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.03,
         max_new_tokens: int = 16,
+        connector_init: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
         check_stage(stage, load_in_4bit)
+        check_connector_init(connector_init)
         if llm_dtype not in DTYPES:
             raise ValueError(f"model.llm_dtype={llm_dtype!r}; expected one of {sorted(DTYPES)}")
         # Configs are read now, so a wrong path fails before any training starts.
@@ -115,6 +120,9 @@ class MultimodalLM(L.LightningModule):
         self.llm = llm.train()  # from_pretrained returns eval mode; Lightning expects train mode
         llm_width = base_model(llm).get_input_embeddings().embedding_dim
         self.connector = Connector(h.connector, vision_config(self.vision_config).hidden_size, llm_width)
+        if h.connector_init:
+            load_connector_init(h.connector_init, self.connector)
+            rank_zero_info(f"connector initialised from {h.connector_init}")
         rank_zero_info(f"stage {h.stage}: parameters per part\n"
                        + describe_counts({"vision_tower": self.vision, "connector": self.connector, "llm": self.llm}))
 

@@ -7,6 +7,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import make_model
 from train import cli_main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -72,3 +73,10 @@ def test_stage1_fit_then_validate_from_the_checkpoint(tmp_path, tiny_paths, synt
                       "--trainer.default_root_dir", str(tmp_path), "--trainer.logger.init_args.save_dir",
                       str(tmp_path), "--ckpt_path", str(checkpoint)])
     assert torch.equal(again.model.connector.layers[0].weight, connector)
+    # Stage handoff: a stage-2 model starts from the stage-1 connector.
+    stage2 = make_model(tiny_paths, stage="stage2", connector="mlp2x_gelu", connector_init=str(checkpoint))
+    assert torch.equal(stage2.connector.layers[0].weight, connector)
+    with pytest.raises(ValueError, match=r"model.connector_init=.*another connector type"):
+        make_model(tiny_paths, stage="stage2", connector="linear", connector_init=str(checkpoint))
+    with pytest.raises(FileNotFoundError, match=r"model.connector_init='missing.ckpt'"):
+        make_model(tiny_paths, stage="stage2", connector_init="missing.ckpt")
