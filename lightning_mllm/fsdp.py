@@ -1,0 +1,57 @@
+"""FSDP for the late-fusion model: one FSDP unit per LLM decoder layer and per vision encoder layer.
+
+Lightning's ``FSDPStrategy`` takes the layer classes to wrap as Python classes, which a YAML file
+cannot hold; ``MultimodalFSDPStrategy`` takes their import paths instead, so the wrap policy lives in
+``configs/trainer/fsdp*.yaml``. ``use_orig_params`` is always on: a LoRA layer puts frozen base
+weights and trainable adapters in the same unit, which FSDP only allows with original parameters.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lightning.pytorch.strategies import FSDPStrategy
+
+# The paper's backbones: Llama-3.1 (Latxa shares the architecture) and CLIP ViT-L/14-336; SigLIP too.
+DEFAULT_LAYERS = [
+    "transformers.models.llama.modeling_llama.LlamaDecoderLayer",
+    "transformers.models.clip.modeling_clip.CLIPEncoderLayer",
+    "transformers.models.siglip.modeling_siglip.SiglipEncoderLayer",
+]
+SHARDING = ("FULL_SHARD", "SHARD_GRAD_OP", "HYBRID_SHARD", "_HYBRID_SHARD_ZERO2", "NO_SHARD")
+
+
+def import_classes(paths: list[str]) -> set[type]:
+    """The classes named by ``module.Class`` paths; errors name the path that is wrong."""
+    classes = set()
+    for path in paths:
+        module, _, name = path.rpartition(".")
+        try:
+            classes.add(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"trainer.strategy.layer_classes: cannot import {path!r} ({error})") from error
+    return classes
+
+
+class MultimodalFSDPStrategy(FSDPStrategy):
+    """FSDP wrapping each transformer layer of the LLM and of the vision tower.
+
+    Args:
+        layer_classes: Import paths of the layer classes that become FSDP units.
+        activation_checkpointing: Recompute each wrapped layer's activations in the backward pass.
+        sharding_strategy: ``FULL_SHARD`` (ZeRO-3), ``SHARD_GRAD_OP`` (ZeRO-2), ``HYBRID_SHARD``
+            (full sharding inside a node, replication across nodes) or ``NO_SHARD``.
+        state_dict_type: ``sharded`` (one file per rank, fast and memory-light) or ``full``.
+        **kwargs: Passed on to Lightning's ``FSDPStrategy``.
+    """
+
+    def __init__(self, layer_classes: list[str] | None = None, activation_checkpointing: bool = False,
+                 sharding_strategy: str = "FULL_SHARD", state_dict_type: str = "sharded", **kwargs: Any):
+        if sharding_strategy not in SHARDING:
+            raise ValueError(f"trainer.strategy.sharding_strategy={sharding_strategy!r}; expected one of {SHARDING}")
+        self.layer_classes = import_classes(layer_classes or DEFAULT_LAYERS)
+        super().__init__(auto_wrap_policy=self.layer_classes,
+                         activation_checkpointing_policy=self.layer_classes if activation_checkpointing else None,
+                         sharding_strategy=sharding_strategy, state_dict_type=state_dict_type,
+                         use_orig_params=True, **kwargs)
