@@ -1,7 +1,7 @@
 """Writes down which samples every training step used, per rank, for audits and reproducibility.
 
 One JSON line per training batch in ``samples.rank<N>.jsonl`` in the logger's folder:
-``{"step": ..., "ids": [...], "sources": [...], "images": n}``. Comparing two runs' ledgers shows
+``{"step": ..., "ids": [...], "sources": [...], "images": n, "loss": ...}``. Comparing two runs' ledgers shows
 whether a resumed run saw the batches of the uninterrupted one, and whether ranks overlapped.
 """
 
@@ -33,6 +33,8 @@ class SampleLedger(L.Callback):
         path = self.path(trainer)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         images = 0 if batch.get("pixel_values") is None else len(batch["pixel_values"])
-        entry = {"step": trainer.global_step, "ids": batch["ids"], "sources": batch.get("sources"), "images": images}
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        entry = {"step": trainer.global_step, "ids": batch["ids"], "sources": batch.get("sources"), "images": images,
+                 "loss": None if loss is None else float(loss)}
         with open(path, "a", encoding="utf-8") as file:
             file.write(json.dumps(entry) + "\n")
