@@ -36,3 +36,18 @@ def labelled_token_losses(hidden: torch.Tensor, labels: torch.Tensor, lm_head: n
         logits = softcap * torch.tanh(logits / softcap)
     losses = F.cross_entropy(logits, targets[selected], reduction="none")
     return losses, selected.nonzero()[:, 0]
+
+
+def global_token_mean(losses: torch.Tensor, world_size: int, all_reduce_sum) -> torch.Tensor:
+    """This rank's share of the mean loss over every labelled token of the global batch.
+
+    DDP and FSDP average the ranks' gradients. If each rank returned its own token mean, a token on a
+    rank with few labelled tokens would weigh more than one on a busy rank; dividing each rank's sum
+    by the average token count per rank instead makes the averaged gradient exactly the gradient of
+    the global token mean, as one process holding the whole batch would compute.
+    ``all_reduce_sum`` sums a tensor over the ranks.
+    """
+    if world_size == 1:
+        return losses.mean()
+    total = all_reduce_sum(torch.tensor(float(losses.numel()), device=losses.device))
+    return losses.sum() * world_size / total.clamp(min=1.0)

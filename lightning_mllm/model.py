@@ -13,7 +13,7 @@ from transformers import AutoConfig, GenerationConfig
 from lightning_mllm.answers import exact_match
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.connector import Connector
-from lightning_mllm.fusion import labelled_token_losses, splice_image_features
+from lightning_mllm.fusion import global_token_mean, labelled_token_losses, splice_image_features
 from lightning_mllm.llm import add_lora, base_model, load_llm
 from lightning_mllm.processor import MultimodalProcessor
 from lightning_mllm.schedule import WarmupCosine
@@ -178,7 +178,10 @@ class MultimodalLM(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses, rows = self.token_losses(batch)
-        return self._log_losses("train", batch, losses, rows)
+        self._log_losses("train", batch, losses, rows)
+        strategy = self.trainer.strategy
+        return global_token_mean(losses, self.trainer.world_size,
+                                 lambda count: strategy.reduce(count, reduce_op="sum"))
 
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
