@@ -1,7 +1,8 @@
 """Callbacks: one cross-cutting training job each, no model logic."""
 
 from callbacks.mixture_monitor import MixtureMonitor
+from callbacks.rng_state import RNGState
 from callbacks.sample_ledger import SampleLedger
 from callbacks.skipped_samples import SkippedSampleMonitor
 
-__all__ = ["MixtureMonitor", "SampleLedger", "SkippedSampleMonitor"]
+__all__ = ["MixtureMonitor", "RNGState", "SampleLedger", "SkippedSampleMonitor"]

@@ -82,3 +82,21 @@ def test_killed_at_a_random_step_and_resumed_gives_the_same_losses(tmp_path, tin
     assert sorted(after) == list(range(step + 1, 21))
     for s, loss in after.items():
         assert abs(loss - reference[s]) < 1e-5, (s, loss, reference[s])
+
+
+def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
+    import random
+
+    import numpy as np
+
+    from callbacks.rng_state import RNGState
+
+    torch.manual_seed(1), random.seed(1), np.random.seed(1)
+    saved = RNGState().state_dict()
+    path = tmp_path / "rng.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"callbacks": {"RNGState": saved}}, path)
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    torch.manual_seed(2), random.seed(2), np.random.seed(2)
+    RNGState().load_state_dict(torch.load(path, weights_only=True)["callbacks"]["RNGState"])
+    again = (torch.rand(3), random.random(), np.random.rand())
+    assert torch.equal(expected[0], again[0]) and expected[1:] == again[1:]
