@@ -110,14 +110,13 @@ def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, 
     folder holds the image processor.
     """
     root = Path(cache_dir) if cache_dir else DEFAULT_CACHE
-    torch.manual_seed(seed)
     if kind == "llm":
-        def save(folder: Path) -> None:
+        def build(folder: Path) -> None:
             tokenizer = build_tokenizer()
             build_llm(tokenizer).save_pretrained(folder)
             tokenizer.save_pretrained(folder)
     elif kind == "vision":
-        def save(folder: Path) -> None:
+        def build(folder: Path) -> None:
             model = build_vision()
             pretrain_on_scenes(model, seed=seed)
             model.save_pretrained(folder)
@@ -126,4 +125,11 @@ def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, 
                                ).save_pretrained(folder)
     else:
         raise ValueError(f"unknown tiny backbone {kind!r}; expected 'llm' or 'vision'")
+
+    def save(folder: Path) -> None:
+        # Seeded for reproducible weights, inside a forked RNG so the caller's stream is untouched.
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            build(folder)
+
     return str(_save_atomically(root / f"tiny-{kind}-v{TINY_VERSION}-seed{seed}", save))

@@ -72,3 +72,21 @@ def test_tiny_tower_pretraining_learns_the_scenes():
     losses = pretrain_on_scenes(model, steps=40, batch_size=32)
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     assert not model.training  # handed back ready to freeze
+
+
+def test_building_a_tiny_backbone_leaves_the_callers_rng_alone(tmp_path):
+    import torch
+
+    from lightning_mllm.tiny_backbones import ensure_tiny_backbone
+
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    first = ensure_tiny_backbone("llm", tmp_path / "a")
+    assert torch.equal(torch.rand(2), expected)
+    # Seeded inside: the same seed builds the same weights wherever it is called from.
+    torch.manual_seed(99)
+    second = ensure_tiny_backbone("llm", tmp_path / "b")
+    from safetensors.torch import load_file
+    a, b = (load_file(f"{p}/model.safetensors") for p in (first, second))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
