@@ -1,7 +1,8 @@
 """Writes down which samples every training step used, per rank, for audits and reproducibility.
 
 One JSON line per training batch in ``samples.rank<N>.jsonl`` in the logger's folder:
-``{"step": ..., "ids": [...], "sources": [...], "images": n, "loss": ...}``. Comparing two runs' ledgers shows
+``{"step": ..., "ids": [...], "sources": [...], "images": n, "loss": ..., "time": ...}`` (plus the
+peak GPU memory so far on a GPU), so step times and memory can be read back too. Comparing two runs' ledgers shows
 whether a resumed run saw the batches of the uninterrupted one, and whether ranks overlapped.
 """
 
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import lightning as L
+import torch
 
 
 class SampleLedger(L.Callback):
@@ -35,6 +38,8 @@ class SampleLedger(L.Callback):
         images = 0 if batch.get("pixel_values") is None else len(batch["pixel_values"])
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         entry = {"step": trainer.global_step, "ids": batch["ids"], "sources": batch.get("sources"), "images": images,
-                 "loss": None if loss is None else float(loss)}
+                 "loss": None if loss is None else float(loss), "time": time.time()}
+        if torch.cuda.is_available():
+            entry["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         with open(path, "a", encoding="utf-8") as file:
             file.write(json.dumps(entry) + "\n")

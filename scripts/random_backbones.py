@@ -1,0 +1,66 @@
+"""Saves randomly initialised backbones with the paper's shapes, for speed and memory checks.
+
+    python scripts/random_backbones.py --out /tmp/full            # Llama-3.1-8B + CLIP ViT-L/14-336
+    python scripts/random_backbones.py --out /tmp/small --size small  # same code path, CPU-sized
+
+Random weights are exact for throughput and memory (DESIGN.md) and need no download. The
+tokenizer is the demo's Llama-3-style one: its ids all fall inside Llama-3's 128,256-row vocabulary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lightning_mllm.tiny_backbones import build_tokenizer  # noqa: E402
+
+SIZES = {
+    # Llama-3.1-8B and CLIP ViT-L/14-336, as their published configs give them.
+    "full": (dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                  num_attention_heads=32, num_key_value_heads=8, rope_theta=500000.0, rms_norm_eps=1e-5),
+             dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                  image_size=336, patch_size=14, projection_dim=768)),
+    "small": (dict(vocab_size=1024, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2),
+              dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                   image_size=336, patch_size=14, projection_dim=128)),
+}
+
+
+def save_random_backbones(out: Path, size: str) -> tuple[Path, Path]:
+    """Writes ``out/llm`` (weights + tokenizer) and ``out/vision`` (weights + image processor)."""
+    llm_shape, vision_shape = SIZES[size]
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(**llm_shape, max_position_embeddings=8192, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                         tie_word_embeddings=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.device(device):  # initialising 8B parameters is minutes on a CPU, seconds on a GPU
+        llm = LlamaForCausalLM(config).to(torch.bfloat16)
+    llm.save_pretrained(out / "llm")
+    tokenizer.save_pretrained(out / "llm")
+    del llm
+    vision = CLIPVisionModel(CLIPVisionConfig(**vision_shape)).to(torch.bfloat16)
+    vision.save_pretrained(out / "vision")
+    side = vision_shape["image_size"]
+    CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side}).save_pretrained(
+        out / "vision")
+    return out / "llm", out / "vision"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    args = parser.parse_args()
+    llm, vision = save_random_backbones(args.out, args.size)
+    print(f"llm: {llm}\nvision: {vision}")
+
+
+if __name__ == "__main__":
+    main()
