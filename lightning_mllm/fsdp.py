@@ -4,11 +4,15 @@ Lightning's ``FSDPStrategy`` takes the layer classes to wrap as Python classes, 
 cannot hold; ``MultimodalFSDPStrategy`` takes their import paths instead, so the wrap policy lives in
 ``configs/trainer/fsdp*.yaml``. ``use_orig_params`` is always on: a LoRA layer puts frozen base
 weights and trainable adapters in the same unit, which FSDP only allows with original parameters.
+Sharded checkpoint folders are written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.strategies import FSDPStrategy
@@ -55,3 +59,26 @@ class MultimodalFSDPStrategy(FSDPStrategy):
                          activation_checkpointing_policy=self.layer_classes if activation_checkpointing else None,
                          sharding_strategy=sharding_strategy, state_dict_type=state_dict_type,
                          use_orig_params=True, **kwargs)
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None) -> None:
+        """Sharded checkpoints are folders written by every rank: they are written under a
+        temporary name and renamed into place once all ranks have finished, so a save killed
+        halfway never leaves a half-written folder under the checkpoint's name."""
+        if self._state_dict_type != "sharded":
+            return super().save_checkpoint(checkpoint, filepath, storage_options)
+        path = Path(self.broadcast(str(filepath)))
+        staging, previous = path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.previous")
+        if self.global_rank == 0:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.barrier("fsdp_checkpoint_staging")
+        super().save_checkpoint(checkpoint, staging, storage_options)
+        self.barrier("fsdp_checkpoint_written")
+        if self.global_rank == 0:
+            if path.exists():  # the old checkpoint stays whole (as .previous) until the new one is in place
+                os.replace(path, previous)
+            os.replace(staging, path)
+            if previous.is_dir():
+                shutil.rmtree(previous)
+            elif previous.exists():
+                previous.unlink()
+        self.barrier("fsdp_checkpoint_renamed")

@@ -241,7 +241,10 @@ class MultimodalLM(L.LightningModule):
 
     # ----------------------------------------------------------------- checkpoints
     def _trainable_names(self) -> set[str]:
-        return {n for n, p in self.named_parameters() if p.requires_grad}
+        # Under FSDP (and activation checkpointing) parameter names carry wrapper prefixes that the
+        # state dict's keys do not; strip them so the filter keeps the same weights either way.
+        return {n.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
+                for n, p in self.named_parameters() if p.requires_grad}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The frozen backbones are reloaded from their ids; storing them would cost 16 GB per 8B save.
