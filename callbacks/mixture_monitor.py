@@ -60,14 +60,16 @@ class MixtureMonitor(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: dict[str, Any], batch_idx: int) -> None:
-        has_image = [bool(x) for x in batch.get("has_image", [True] * len(batch["lang"]))]
-        for i, source in enumerate(batch["sources"]):
-            row = torch.tensor([1.0, batch["tokens"][i], batch["words"][i], batch["text_tokens"][i],
-                                float(not has_image[i])], dtype=torch.float64)
-            if source in self.sources:
-                self.by_source[self.sources.index(source)] += row
-            lang = batch["lang"][i]
-            self.by_lang[self.langs.index(lang) if lang in self.langs else -1] += row
+        # One (rows, columns) table per batch, added to the per-source and per-language totals.
+        columns = zip(batch["tokens"], batch["words"], batch["text_tokens"], batch["has_image"])
+        rows = torch.tensor([[1.0, tokens, words, text, float(not image)] for tokens, words, text, image in columns],
+                            dtype=torch.float64)
+        known = [i for i, source in enumerate(batch["sources"]) if source in self.sources]
+        self.by_source.index_add_(0, torch.tensor([self.sources.index(batch["sources"][i]) for i in known],
+                                                  dtype=torch.long), rows[known])
+        other = len(self.langs) - 1  # languages a record names on its own
+        self.by_lang.index_add_(0, torch.tensor([self.langs.index(lang) if lang in self.langs else other
+                                                 for lang in batch["lang"]], dtype=torch.long), rows)
         every = self.log_every_n_steps or trainer.log_every_n_steps
         if trainer.global_step % every == 0:
             self._log(trainer)

@@ -10,6 +10,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from datamodules.random_state import state_from_list, state_to_list
+
 
 class RNGState(L.Callback):
     """Saves and restores the Python, NumPy, torch CPU and CUDA generators of this process.
@@ -19,17 +21,15 @@ class RNGState(L.Callback):
     """
 
     def state_dict(self) -> dict[str, Any]:
-        version, internal, gauss = random.getstate()
         kind, keys, position, has_gauss, cached = np.random.get_state()
-        state = {"python": [version, list(internal), gauss], "torch": torch.get_rng_state(),
+        state = {"python": state_to_list(random.getstate()), "torch": torch.get_rng_state(),
                  "numpy": [kind, keys.tolist(), position, has_gauss, cached]}
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        version, internal, gauss = state_dict["python"]
-        random.setstate((version, tuple(internal), gauss))
+        random.setstate(state_from_list(state_dict["python"]))
         kind, keys, position, has_gauss, cached = state_dict["numpy"]
         np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
         torch.set_rng_state(state_dict["torch"])

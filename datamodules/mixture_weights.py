@@ -99,13 +99,9 @@ def _apply_shares(sources: list[Source], weights: list[float], shares: MixtureSh
     described = {"text": "text-only source", "image": "multimodal source",
                  "target": f"multimodal source with lang {shares.target_lang!r}",
                  "other": f"multimodal source in a language other than {shares.target_lang!r}"}
-    out = []
+    mass = {cell: sum(w for c, w in zip(cells, weights) if c == cell) for cell in cell_share}
     for cell, share in cell_share.items():
-        mass = sum(w for c, w in zip(cells, weights) if c == cell)
-        if share > 0 and mass <= 0:
+        if share > 0 and mass[cell] <= 0:
             raise ValueError(f"data.mixture gives {share:.0%} of the samples to a {described[cell]}, "
                              f"but data.train_sources has none (or all have weight 0)")
-    for cell, weight in zip(cells, weights):
-        mass = sum(w for c, w in zip(cells, weights) if c == cell)
-        out.append(cell_share[cell] * weight / mass if mass > 0 else 0.0)
-    return out
+    return [cell_share[c] * w / mass[c] if mass[c] > 0 else 0.0 for c, w in zip(cells, weights)]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from datamodules.random_state import state_from_list, state_to_list
 from datamodules.samples import read_shard
 from lightning_mllm.chat_format import SampleError
 
@@ -106,14 +107,12 @@ class SourceCursor:
         return self.buffer.pop(self.rng.randrange(len(self.buffer)))[2]
 
     def state_dict(self) -> dict[str, Any]:
-        version, internal, gauss = self.rng.getstate()
-        return {"rng": [version, list(internal), gauss], "shard": self.shard,
+        return {"rng": state_to_list(self.rng.getstate()), "shard": self.shard,
                 "offset": self.offset if self._reader is not None else -1,
                 "buffer": [[shard, index] for shard, index, _ in self.buffer]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        version, internal, gauss = state["rng"]
-        self.rng.setstate((version, tuple(internal), gauss))
+        self.rng.setstate(state_from_list(state["rng"]))
         self.buffer = self._reread(state["buffer"])
         self._reader = None
         if state["offset"] >= 0:

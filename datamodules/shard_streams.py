@@ -18,6 +18,7 @@ from typing import Any
 
 from torch.utils.data import IterableDataset, get_worker_info
 
+from datamodules.random_state import state_from_list, state_to_list
 from datamodules.samples import decode_sample, encode_sample, read_shard
 from datamodules.shard_cursor import SourceCursor, Slot
 from lightning_mllm.chat_format import SampleError
@@ -161,14 +162,12 @@ class MixtureStream(IterableDataset):
 
     def _snapshot(self) -> dict[str, Any]:
         w = self._w
-        version, internal, gauss = w.rng.getstate()
-        return {"rng": [version, list(internal), gauss], "cursors": [c.state_dict() for c in w.cursors],
+        return {"rng": state_to_list(w.rng.getstate()), "cursors": [c.state_dict() for c in w.cursors],
                 "draws": w.draws, "bad": w.bad, "block": list(w.block), "credit": list(w.credit)}
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         w = self._w
-        version, internal, gauss = snapshot["rng"]
-        w.rng.setstate((version, tuple(internal), gauss))
+        w.rng.setstate(state_from_list(snapshot["rng"]))
         for cursor, state in zip(w.cursors, snapshot["cursors"]):
             cursor.load_state_dict(state)
         w.draws, w.bad = snapshot["draws"], snapshot["bad"]

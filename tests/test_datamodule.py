@@ -149,3 +149,18 @@ def test_mixture_monitor_counts_survive_a_checkpoint():
     # Rows follow the names when the source list changes between runs.
     moved = MixtureMonitor._carry(restored.by_source, ["en", "eu"], ["eu", "new", "en"])
     assert moved[0].tolist() == [1, 14, 2, 5, 1] and moved[1].sum() == 0 and moved[2][0] == 3
+
+
+def test_mixture_monitor_adds_each_row_to_its_source_and_language():
+    from types import SimpleNamespace
+
+    from callbacks.mixture_monitor import MixtureMonitor
+
+    monitor = MixtureMonitor(log_every_n_steps=1000)
+    monitor.sources, monitor.langs = ["en", "eu"], ["en", "eu", "other"]
+    monitor.by_source, monitor.by_lang = torch.zeros(2, 5, dtype=torch.float64), torch.zeros(3, 5, dtype=torch.float64)
+    batch = {"sources": ["eu", "en", "eu", "gone"], "lang": ["eu", "en", "fr", "en"], "tokens": [10, 20, 30, 40],
+             "words": [2, 5, 3, 1], "text_tokens": [4, 6, 7, 1], "has_image": [True, True, False, True]}
+    monitor.on_train_batch_end(SimpleNamespace(global_step=1, log_every_n_steps=1000), None, None, batch, 0)
+    assert monitor.by_source.tolist() == [[1, 20, 5, 6, 0], [2, 40, 5, 11, 1]]
+    assert monitor.by_lang.tolist() == [[2, 60, 6, 7, 0], [1, 10, 2, 4, 0], [1, 30, 3, 7, 1]]

@@ -66,6 +66,6 @@ def test_sbatch_scripts_parse_and_check_tasks_against_gpus(tmp_path):
     for script in ("train.sbatch", "grid.sbatch"):
         assert subprocess.run(["bash", "-n", str(ROOT / "slurm" / script)]).returncode == 0
     env = {"PATH": "/usr/bin:/bin", "SLURM_NTASKS_PER_NODE": "4", "SLURM_GPUS_PER_NODE": "h100:8",
-           "SLURM_SUBMIT_DIR": str(tmp_path)}
+           "SLURM_SUBMIT_DIR": str(ROOT)}
     done = subprocess.run(["bash", str(ROOT / "slurm" / "train.sbatch")], env=env, capture_output=True, text=True)
     assert done.returncode == 2 and "--ntasks-per-node=4 but 8 GPUs per node" in done.stderr
