@@ -149,7 +149,8 @@ def convert(raw: RawRecord, options: ConvertOptions, index: int) -> ShardSample:
     image = _image(data, options)
     messages = place_image(messages, image is not None)
     record = {"messages": messages, "lang": str(data.get("lang") or options.lang), "source": options.source,
-              "id": str(data.get(options.id_column) or f"{options.source}-{index}")}
+              "id": str(data[options.id_column]) if data.get(options.id_column) is not None
+              else f"{options.source}-{index}"}
     if image is None:
         return ShardSample(record)
     return ShardSample(record, *image)
