@@ -1,8 +1,9 @@
 """Callbacks: one cross-cutting training job each, no model logic."""
 
+from callbacks.benchmark_eval import BenchmarkEval
 from callbacks.mixture_monitor import MixtureMonitor
 from callbacks.rng_state import RNGState
 from callbacks.sample_ledger import SampleLedger
 from callbacks.skipped_samples import SkippedSampleMonitor
 
-__all__ = ["MixtureMonitor", "RNGState", "SampleLedger", "SkippedSampleMonitor"]
+__all__ = ["BenchmarkEval", "MixtureMonitor", "RNGState", "SampleLedger", "SkippedSampleMonitor"]

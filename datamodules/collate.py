@@ -7,16 +7,7 @@ from typing import Any
 import torch
 
 from lightning_mllm.chat_format import IGNORE_INDEX
-
-
-def pad(sequences: list[list[int]], value: int, left: bool = False) -> torch.Tensor:
-    longest = max(len(s) for s in sequences)
-    rows = [([value] * (longest - len(s)) + s) if left else (s + [value] * (longest - len(s))) for s in sequences]
-    return torch.tensor(rows, dtype=torch.long)
-
-
-def mask(sequences: list[list[int]], left: bool = False) -> torch.Tensor:
-    return pad([[1] * len(s) for s in sequences], 0, left)
+from lightning_mllm.padding import mask, pad
 
 
 class Collator:

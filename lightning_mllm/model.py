@@ -13,6 +13,7 @@ from transformers import AutoConfig, GenerationConfig
 from lightning_mllm.answers import exact_match
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.connector import Connector
+from lightning_mllm.evaluation.answering import answer_batches, gather_answers
 from lightning_mllm.fusion import global_token_mean, labelled_token_losses, splice_image_features
 from lightning_mllm.llm import add_lora, base_model, load_llm
 from lightning_mllm.processor import MultimodalProcessor
@@ -185,17 +186,25 @@ class MultimodalLM(L.LightningModule):
 
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def generate(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
-                 pixel_values: torch.Tensor | None) -> list[str]:
-        """Greedy answers for left-padded prompts, decoded without special tokens."""
+    def generate(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, pixel_values: torch.Tensor | None,
+                 max_new_tokens: int | None = None) -> list[str]:
+        """Greedy answers for left-padded prompts, decoded without special tokens.
+
+        ``max_new_tokens`` defaults to the ``max_new_tokens`` setting (validation's answer length).
+        """
         tokenizer = self.processor.tokenizer
         eos = self.llm.generation_config.eos_token_id
         eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
-        config = GenerationConfig(max_new_tokens=self.hparams.max_new_tokens, do_sample=False,
+        config = GenerationConfig(max_new_tokens=max_new_tokens or self.hparams.max_new_tokens, do_sample=False,
                                   eos_token_id=sorted(set(eos + [tokenizer.eos_token_id])),
                                   pad_token_id=self.processor.pad_token_id)
         embeds = self.embed(prompt_ids, pixel_values)
-        out = self.llm.generate(inputs_embeds=embeds, attention_mask=prompt_mask, generation_config=config)
+        # Under FSDP every forward all-gathers weights on every rank: ranks whose answers end
+        # early must keep stepping until all are done, or the others wait for them forever.
+        trainer = self._trainer
+        synced = trainer is not None and trainer.world_size > 1 and "FSDP" in type(trainer.strategy).__name__
+        out = self.llm.generate(inputs_embeds=embeds, attention_mask=prompt_mask, generation_config=config,
+                                synced_gpus=synced)
         return tokenizer.batch_decode(out, skip_special_tokens=True)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -213,6 +222,21 @@ class MultimodalLM(L.LightningModule):
             for lang in sorted(set(batch["lang"])):
                 hits = [c for c, x in zip(correct, batch["lang"]) if x == lang]
                 self.log(f"val/{name}_{lang}", sum(hits) / len(hits), batch_size=len(hits), sync_dist=True)
+
+    def on_test_epoch_start(self) -> None:
+        self._test_answers: dict[str, dict[str, Any]] = {}
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Answers a batch of benchmark prompts (``datamodules.BenchmarkDataModule``)."""
+        self._test_answers.update(answer_batches(self, [batch], batch["max_new_tokens"]))
+
+    def on_test_epoch_end(self) -> None:
+        # The answers of every rank meet on rank 0, where the datamodule that served the
+        # benchmark items scores them and writes the report.
+        answers = gather_answers(self._test_answers)
+        datamodule = self.trainer.datamodule
+        if self.trainer.is_global_zero and hasattr(datamodule, "write_results"):
+            datamodule.write_results(answers, checkpoint=self.trainer.ckpt_path)
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any]:

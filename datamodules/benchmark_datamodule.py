@@ -1,0 +1,91 @@
+"""Benchmarks as a test datamodule, so ``train.py test`` evaluates a checkpoint like ``evaluate``.
+
+    python train.py test --config configs/demo.yaml --config configs/eval/demo-test.yaml \\
+        --ckpt_path runs/demo/version_0/checkpoints/<file>.ckpt
+
+One test dataloader per benchmark and language (each has its own answer length); the model's
+``test_step`` generates, and at the end of the epoch this datamodule scores the gathered answers
+and writes the same report as ``python -m lightning_mllm.evaluate``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader
+
+from lightning_mllm.evaluation.answering import DEFAULT_MAX_NEW_TOKENS
+from lightning_mllm.evaluation.encoding import EncodedItems, PromptCollator, batch_order
+from lightning_mllm.evaluation.items import BenchItem
+from lightning_mllm.evaluation.judge import LLMJudge, add_ratings
+from lightning_mllm.evaluation.report import markdown_table, write_report
+from lightning_mllm.evaluation.scoring import score
+from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
+
+
+class _WithAnswerLength(PromptCollator):
+    def __init__(self, pad_token_id: int, max_new_tokens: int):
+        super().__init__(pad_token_id)
+        self.max_new_tokens = max_new_tokens
+
+    def __call__(self, encoded: list[dict[str, Any]]) -> dict[str, Any]:
+        return {**super().__call__(encoded), "max_new_tokens": self.max_new_tokens}
+
+
+class BenchmarkDataModule(L.LightningDataModule):
+    """English and Basque benchmark files for ``train.py test``.
+
+    Args:
+        benchmarks: The benchmark files, one entry per benchmark and language (``BenchmarkSpec``).
+        out: Folder for ``results.json``, ``results.md`` and ``predictions.jsonl``.
+        batch_size: Prompts per generation call.
+        num_workers: Loader processes that decode images and tokenize prompts.
+        judge: Hugging Face id or folder of an LLM that rates open-ended answers; none by default.
+        name: Run name recorded in the results.
+        backbone: Backbone name recorded for the sweep report.
+        basque_share: Percentage of Basque in the run's instruction data, for the sweep report.
+    """
+
+    def __init__(self, benchmarks: list[BenchmarkSpec], out: str = "runs/eval", batch_size: int = 16,
+                 num_workers: int = 2, judge: str | None = None, name: str | None = None,
+                 backbone: str | None = None, basque_share: float | None = None):
+        super().__init__()
+        self.benchmarks = benchmarks
+        self.out = out
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.judge = judge
+        self.run = {"name": name, "backbone": backbone, "basque_share": basque_share, "checkpoint": None,
+                    "model": None, "judge": judge}
+        self.items: list[BenchItem] = []
+
+    def setup(self, stage: str) -> None:
+        if stage != "test":
+            raise ValueError(f"BenchmarkDataModule serves `test` only, not {stage!r}")
+        self.items = load_benchmarks(self.benchmarks)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        processor = self.trainer.lightning_module.processor
+        limits = {s.name: s.max_new_tokens for s in self.benchmarks if s.max_new_tokens}
+        loaders = []
+        for (benchmark, _), group in itertools.groupby(batch_order(self.items), key=lambda i: (i.benchmark, i.lang)):
+            group = list(group)
+            collate = _WithAnswerLength(processor.pad_token_id,
+                                        limits.get(benchmark, DEFAULT_MAX_NEW_TOKENS[group[0].kind]))
+            loaders.append(DataLoader(EncodedItems(group, processor), batch_size=self.batch_size,
+                                      num_workers=self.num_workers, collate_fn=collate))
+        return loaders
+
+    def write_results(self, answers: dict[str, dict[str, Any]], checkpoint: str | None = None) -> dict[str, Path]:
+        """Scores the answers of every item (called on rank 0 after they were gathered)."""
+        if self.judge:
+            device = str(self.trainer.lightning_module.device) if self.trainer else "cpu"
+            add_ratings(LLMJudge(self.judge, device=device), self.items, answers)
+        rows, records = score(self.items, answers)
+        paths = write_report(self.out, {**self.run, "checkpoint": checkpoint}, rows, records)
+        rank_zero_info(markdown_table(rows) + f"wrote {', '.join(str(p) for p in paths.values())}")
+        return paths

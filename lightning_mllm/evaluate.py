@@ -1,0 +1,94 @@
+"""Evaluates a trained model on English and Basque benchmarks stored locally.
+
+    python -m lightning_mllm.evaluate --config configs/eval/demo.yaml \\
+        --checkpoint runs/demo/version_0/checkpoints/last.ckpt --out runs/demo/eval
+
+Writes ``results.json`` (per benchmark and language, with counts), ``results.md`` and
+``predictions.jsonl`` to ``--out`` (see ``lightning_mllm/evaluation/report.py``). Benchmarks are
+listed as ``BenchmarkSpec`` entries in a YAML file (``configs/eval/``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from jsonargparse import CLI
+
+from lightning_mllm.evaluation.answering import answer_items
+from lightning_mllm.evaluation.judge import LLMJudge, add_ratings
+from lightning_mllm.evaluation.report import markdown_table, write_report
+from lightning_mllm.evaluation.scoring import score
+from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
+from lightning_mllm.trained_model import load_trained
+
+
+def evaluate(
+    checkpoint: str | None = None,
+    benchmarks: list[BenchmarkSpec] | None = None,
+    out: str = "runs/eval",
+    batch_size: int = 16,
+    num_workers: int = 2,
+    device: str = "auto",
+    model: dict[str, Any] | None = None,
+    judge: str | None = None,
+    judge_batch_size: int = 8,
+    name: str | None = None,
+    backbone: str | None = None,
+    basque_share: float | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Answers every benchmark item with the model of ``checkpoint``, scores and reports.
+
+    Args:
+        checkpoint: A ``.ckpt`` written by ``train.py fit`` (consolidate FSDP checkpoints first).
+        benchmarks: The benchmark files, one entry per benchmark and language.
+        out: Folder for ``results.json``, ``results.md`` and ``predictions.jsonl``.
+        batch_size: Prompts per generation call.
+        num_workers: Loader processes that decode images and tokenize prompts.
+        device: ``auto`` (a GPU when there is one), ``cuda``, ``cpu``...
+        model: Model settings to override, e.g. ``{llm: /models/Llama-3.1-8B-Instruct}`` when the
+            backbones live elsewhere than during training.
+        judge: Hugging Face id or folder of an instruction-tuned LLM that rates open-ended answers
+            (1-10, fixed bilingual rubric); none by default (reference metrics only).
+        judge_batch_size: Answers rated per judge call.
+        name: Run name recorded in the results (default: the checkpoint's run folder).
+        backbone: Backbone name recorded for the sweep report (e.g. ``llama-3.1-8b-instruct``).
+        basque_share: Percentage of Basque in the run's instruction data, for the sweep report.
+        progress: Show progress bars.
+    """
+    # Both are required, but as options (--checkpoint, a config file's benchmarks), not positionals.
+    if not checkpoint:
+        raise SystemExit("error: --checkpoint is required (a .ckpt written by train.py fit)")
+    if not benchmarks:
+        raise SystemExit("error: no benchmarks: give --config configs/eval/<file>.yaml or --benchmarks '[...]'")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    items = load_benchmarks(benchmarks)
+    trained = load_trained(checkpoint, model, device)
+    limits = {s.name: s.max_new_tokens for s in benchmarks if s.max_new_tokens}
+    start = time.perf_counter()
+    answers = answer_items(trained, items, batch_size, num_workers, limits, progress)
+    seconds = time.perf_counter() - start
+    if judge:
+        del trained  # the judge may need the memory
+        add_ratings(LLMJudge(judge, device=device, batch_size=judge_batch_size), items, answers, progress)
+    rows, records = score(items, answers)
+    run = {"name": name or Path(checkpoint).resolve().parent.parent.name, "backbone": backbone,
+           "basque_share": basque_share, "checkpoint": str(checkpoint), "model": None, "judge": judge,
+           "answer_seconds": round(seconds, 2), "items_per_second": round(len(items) / max(seconds, 1e-9), 2)}
+    paths = write_report(out, run, rows, records)
+    print(markdown_table(rows))
+    print(f"{len(items)} items answered in {seconds:.1f} s ({run['items_per_second']} items/s on {device}); "
+          f"wrote {', '.join(str(p) for p in paths.values())}")
+    return paths
+
+
+def main(args: list[str] | None = None) -> None:
+    CLI(evaluate, args=args, parser_mode="omegaconf")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Benchmarks in English and Basque: loading, answering, scoring and reporting."""

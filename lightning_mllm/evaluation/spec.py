@@ -1,0 +1,67 @@
+"""Which benchmark files an evaluation reads: one ``BenchmarkSpec`` per benchmark and language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from lightning_mllm.evaluation.circular import rotations
+from lightning_mllm.evaluation.formats import FORMATS, load_items
+from lightning_mllm.evaluation.items import BenchItem
+
+
+@dataclass
+class BenchmarkSpec:
+    """One benchmark file in one language.
+
+    Args:
+        name: Benchmark name in the report; the English and Basque versions share it.
+        lang: Language of the file (``en``, ``eu``).
+        format: File format, one of ``lightning_mllm.evaluation.formats.FORMATS``.
+        path: The file (a local path: nothing is downloaded).
+        image_root: Folder that relative image paths (or COCO ids) resolve against.
+        annotations: VQAv2's annotations file (format ``vqav2_official`` only).
+        circular: Multiple choice only: MMBench's circular evaluation over every option rotation.
+        limit: Keep only the first N items (quick checks).
+        max_new_tokens: Longest generated answer; default by kind (mc 16, vqa 16, open 384).
+        answer_format: End multiple-choice and short-answer prompts with LLaVA-1.5's answer-format
+            instruction (in the item's language); turn off for models never trained with it.
+    """
+
+    name: str
+    lang: str
+    format: str
+    path: str
+    image_root: str | None = None
+    annotations: str | None = None
+    circular: bool = False
+    limit: int | None = None
+    max_new_tokens: int | None = None
+    answer_format: bool = True
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ValueError(f"benchmark {self.name}/{self.lang}: format {self.format!r} is not one of {FORMATS}")
+
+    def load(self) -> list[BenchItem]:
+        """The items of the file, expanded to every option rotation when ``circular``."""
+        items = load_items(self.format, self.path, self.name, self.lang, image_root=self.image_root,
+                           annotations=self.annotations, limit=self.limit)
+        if not self.answer_format:
+            items = [replace(item, answer_format=False) for item in items]
+        if self.circular:
+            if any(item.kind != "mc" for item in items):
+                raise ValueError(f"benchmark {self.name}/{self.lang}: circular evaluation needs multiple-choice items")
+            items = [rotated for item in items for rotated in rotations(item)]
+        return items
+
+
+def load_benchmarks(specs: list[BenchmarkSpec]) -> list[BenchItem]:
+    """Every item of every spec; two specs for the same benchmark and language are an error."""
+    seen: set[tuple[str, str]] = set()
+    items: list[BenchItem] = []
+    for spec in specs:
+        if (spec.name, spec.lang) in seen:
+            raise ValueError(f"benchmark {spec.name}/{spec.lang} is listed twice")
+        seen.add((spec.name, spec.lang))
+        items += spec.load()
+    return items

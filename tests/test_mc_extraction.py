@@ -1,0 +1,66 @@
+"""Multiple-choice answer extraction from English and Basque replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from lightning_mllm.evaluation.mc_extraction import extract_choice
+
+EN = {"A": "a blue ball", "B": "a red ball", "C": "a green box", "D": "a dog"}
+EU = {"A": "pilota urdina", "B": "pilota gorria", "C": "kaxa berdea", "D": "txakurra"}
+ANIMALS = {"A": "a cat", "B": "a bird"}
+NESTED = {"A": "red", "B": "red ball"}
+
+CASES = [
+    # Bare letters, in any case and wrapping; a bare "A" is the letter.
+    ("B", EN, "B"), ("B.", EN, "B"), ("(B)", EN, "B"), ("B)", EN, "B"), ("b", EN, "B"),
+    ("A", EN, "A"), ("A.", EN, "A"), ("A)", EN, "A"), ("**C**", EN, "C"),
+    # English answer statements and labels.
+    ("B: a red ball", EN, "B"),
+    ("The answer is B", EN, "B"),
+    ("Answer: C", EN, "C"),
+    ("Answer: a", EN, "A"),
+    ("I think the correct option is (D).", EN, "D"),
+    ("B is the correct answer.", EN, "B"),
+    ("A dog. The answer is C", EN, "C"),
+    # Option text, alone or inside a sentence.
+    ("a red ball", EN, "B"),
+    ("A Red Ball!", EN, "B"),
+    ("I can see a red ball on the table.", EN, "B"),
+    ("The answer is a red ball", EN, "B"),
+    # The article "A" starting prose is not the letter A.
+    ("A dog is sitting on the grass.", EN, "D"),
+    ("A dog is sitting on the grass.", ANIMALS, None),
+    # The longest option text wins when one contains another, unless both stand alone.
+    ("red", NESTED, "A"),
+    ("It is a red ball.", NESTED, "B"),
+    ("Red, or maybe a red ball", NESTED, None),
+    # Ambiguous or out-of-range replies.
+    ("A or B", EN, None),
+    ("The answer is B or C", EN, None),
+    ("I see a red ball and a blue ball", EN, None),
+    ("The answer is E", EN, None),
+    ("I have no idea.", EN, None),
+    ("", EN, None),
+    # Basque.
+    ("Erantzuna B da", EU, "B"),
+    ("Erantzuna A da", EU, "A"),
+    ("Erantzuna: B", EU, "B"),
+    ("Erantzun zuzena C da.", EU, "C"),
+    ("B aukera", EU, "B"),
+    ("B aukera da zuzena", EU, "B"),
+    ("Zuzena: A", EU, "A"),
+    ("pilota gorria", EU, "B"),
+    ("Irudian txakurra dago.", EU, "D"),
+    ("Erantzuna B edo C da", EU, None),
+]
+
+
+@pytest.mark.parametrize(("reply", "options", "expected"), CASES)
+def test_extract_choice(reply: str, options: dict[str, str], expected: str | None) -> None:
+    assert extract_choice(reply, options) == expected
+
+
+def test_letters_outside_the_options_never_count() -> None:
+    assert extract_choice("C", {"A": "yes", "B": "no"}) is None
+    assert extract_choice("Answer: C", {"A": "yes", "B": "no", "C": "maybe"}) == "C"
