@@ -1,4 +1,4 @@
-"""Batching: right padding for training, left-padded prompts for generation, per-row metadata."""
+"""Batching: right padding (or packing) for training, left-padded prompts for generation, per-row metadata."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from datamodules.packing import pack_rows, packed_row
 from lightning_mllm.chat_format import IGNORE_INDEX
 from lightning_mllm.padding import mask, pad
 
@@ -13,21 +14,43 @@ from lightning_mllm.padding import mask, pad
 class Collator:
     """Builds a batch dict from encoded samples.
 
+    ``segments`` (rows, length) gives the sample index of every token (-1 on padding), so per-sample
+    statistics work the same whether a row holds one sample or several.
+
     Args:
         pad_token_id: Id written into padded positions (they are masked out anyway).
+        pack_length: Pack samples into rows of up to this many tokens with per-sample position ids
+            (``datamodules.packing``); None pads one sample per row to the batch's longest.
     """
 
-    def __init__(self, pad_token_id: int):
+    def __init__(self, pad_token_id: int, pack_length: int | None = None):
         self.pad_token_id = pad_token_id
+        self.pack_length = pack_length
+
+    def _rows(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.pack_length is None:
+            ids = [s["input_ids"] for s in samples]
+            segments = [[i] * len(s) for i, s in enumerate(ids)]
+            order = list(range(len(samples)))
+            return {"input_ids": pad(ids, self.pad_token_id), "attention_mask": mask(ids),
+                    "labels": pad([s["labels"] for s in samples], IGNORE_INDEX), "segments": pad(segments, -1),
+                    "order": order}
+        rows = pack_rows([len(s["input_ids"]) for s in samples], self.pack_length)
+        ids, labels, positions, segments = zip(*(packed_row(samples, members) for members in rows))
+        longest = max(len(r) for r in ids)
+        # Padding continues each row as a sample of its own (positions 0, 1, ...), so it never
+        # joins the last real sample's attention block; its labels are ignored.
+        positions = [list(p) + list(range(longest - len(p))) for p in positions]
+        return {"input_ids": pad(list(ids), self.pad_token_id), "position_ids": torch.tensor(positions),
+                "labels": pad(list(labels), IGNORE_INDEX), "segments": pad(list(segments), -1),
+                "order": [i for members in rows for i in members]}
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
-        ids = [s["input_ids"] for s in samples]
-        images = [s["pixel_values"] for s in samples if s["pixel_values"] is not None]
+        rows = self._rows(samples)
+        # Images in the order their placeholder runs appear in the rows, row by row.
+        images = [samples[i]["pixel_values"] for i in rows.pop("order") if samples[i]["pixel_values"] is not None]
         batch = {
-            "input_ids": pad(ids, self.pad_token_id),
-            "attention_mask": mask(ids),
-            "labels": pad([s["labels"] for s in samples], IGNORE_INDEX),
-            # Images in row order: the order their placeholder runs appear in input_ids.
+            **rows,
             "pixel_values": torch.stack(images) if images else None,
             "lang": [s["lang"] for s in samples],
             "ids": [s["id"] for s in samples],

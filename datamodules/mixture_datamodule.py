@@ -61,6 +61,9 @@ class MixtureDataModule(L.LightningDataModule):
             unreadable shard) a data worker tolerates before it stops training.
         synthetic: When set, the synthetic English+Basque data set is written into ``data_root``
             on first use.
+        pack_length: Pack each training batch's samples into rows of up to this many tokens with
+            per-sample attention (``datamodules/packing.py``), so padding costs nothing; at least
+            the model's ``max_length``. None pads one sample per row.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class MixtureDataModule(L.LightningDataModule):
         group_batches: int = 8,
         max_bad_fraction: float = 0.05,
         synthetic: SyntheticSpec | None = None,
+        pack_length: int | None = None,
     ):
         super().__init__()
         if not train_sources:
@@ -101,6 +105,7 @@ class MixtureDataModule(L.LightningDataModule):
         self.group_batches = group_batches
         self.max_bad_fraction = max_bad_fraction
         self.synthetic = synthetic
+        self.pack_length = pack_length
         self.processor: MultimodalProcessor | None = None
 
     def prepare_data(self) -> None:
@@ -116,6 +121,10 @@ class MixtureDataModule(L.LightningDataModule):
             if self.trainer is None:
                 raise RuntimeError("set MixtureDataModule.processor or attach the datamodule to a Trainer")
             self.processor = self.trainer.lightning_module.processor
+        longest = self.processor.formatter.max_length
+        if self.pack_length is not None and self.pack_length < longest:
+            raise ValueError(f"data.pack_length={self.pack_length} is shorter than model.max_length={longest}: "
+                             f"a sample of the maximum length would not fit in a packed row")
         if stage == "fit":
             rows = [f"  {s.name:24s} {str(c.lang):6s} {c.modality:6s} {len(s.shards):6d} shard(s)  p={s.weight:.4f}"
                     for s, c in zip(self.train, self.train_sources)]
@@ -143,7 +152,7 @@ class MixtureDataModule(L.LightningDataModule):
             # torchdata 0.11 calls a torch API that torch 2.14 deprecates; nothing to act on.
             warnings.filterwarnings("ignore", message=".*set_vital.*")
             return StatefulDataLoader(stream, batch_size=None, num_workers=self.num_workers,
-                                      collate_fn=Collator(self.processor.pad_token_id),
+                                      collate_fn=Collator(self.processor.pad_token_id, self.pack_length),
                                       persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader | list:
