@@ -14,9 +14,10 @@ def nf4_config(compute_dtype: torch.dtype) -> BitsAndBytesConfig:
                               bnb_4bit_compute_dtype=compute_dtype, bnb_4bit_quant_storage=compute_dtype)
 
 
-def load_llm(name_or_path: str, dtype: torch.dtype, load_in_4bit: bool = False) -> PreTrainedModel:
+def load_llm(name_or_path: str, dtype: torch.dtype, load_in_4bit: bool = False,
+             attn_implementation: str = "sdpa") -> PreTrainedModel:
     """Loads any Hugging Face causal LM (a hub id or a local folder); frozen until a stage says otherwise."""
-    kwargs = {"dtype": dtype}
+    kwargs = {"dtype": dtype, "attn_implementation": attn_implementation}
     if load_in_4bit:
         # bitsandbytes quantises when weights are placed on a device; "cpu" works for tests.
         kwargs["quantization_config"] = nf4_config(dtype)
@@ -27,11 +28,15 @@ def load_llm(name_or_path: str, dtype: torch.dtype, load_in_4bit: bool = False) 
 
 
 def add_lora(model: PreTrainedModel, rank: int, alpha: int, dropout: float,
-             target_modules: list[str] | str) -> PeftModel:
-    """Wraps the LLM with LoRA adapters; ``"all-linear"`` means every linear layer but the LM head."""
+             target_modules: list[str] | str, dtype: torch.dtype = torch.float32) -> PeftModel:
+    """Wraps the LLM with LoRA adapters; ``"all-linear"`` means every linear layer but the LM head.
+
+    ``dtype`` float32 is peft's default (adapters upcast to float32); any other dtype keeps the
+    adapters in the backbone's own dtype, which saves a cast of every adapter input and output.
+    """
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
                         bias="none", task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    return get_peft_model(model, config, autocast_adapter_dtype=dtype == torch.float32)
 
 
 def base_model(llm: nn.Module) -> PreTrainedModel:
