@@ -3,6 +3,9 @@
     python -m lightning_mllm.evaluate --config configs/eval/demo.yaml \\
         --checkpoint runs/demo/version_0/checkpoints/last.ckpt --out runs/demo/eval
 
+``--model_dir`` evaluates an exported (``python -m lightning_mllm.export``) or any Hugging Face
+LLaVA folder instead of a checkpoint, with the same prompts, image preprocessing and scoring.
+
 Writes ``results.json`` (per benchmark and language, with counts), ``results.md`` and
 ``predictions.jsonl`` to ``--out`` (see ``lightning_mllm/evaluation/report.py``). Benchmarks are
 listed as ``BenchmarkSpec`` entries in a YAML file (``configs/eval/``).
@@ -22,11 +25,13 @@ from lightning_mllm.evaluation.judge import LLMJudge, add_ratings
 from lightning_mllm.evaluation.report import markdown_table, write_report
 from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
+from lightning_mllm.exported_model import ExportedLlava
 from lightning_mllm.trained_model import load_trained
 
 
 def evaluate(
     checkpoint: str | None = None,
+    model_dir: str | None = None,
     benchmarks: list[BenchmarkSpec] | None = None,
     out: str = "runs/eval",
     batch_size: int = 16,
@@ -40,34 +45,40 @@ def evaluate(
     basque_share: float | None = None,
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Answers every benchmark item with the model of ``checkpoint``, scores and reports.
+    """Answers every benchmark item with the model of ``checkpoint`` or ``model_dir``, scores and reports.
 
     Args:
         checkpoint: A ``.ckpt`` written by ``train.py fit`` (consolidate FSDP checkpoints first).
+        model_dir: A Hugging Face LLaVA folder (e.g. written by ``python -m lightning_mllm.export``),
+            evaluated instead of ``checkpoint``; exactly one of the two is required.
         benchmarks: The benchmark files, one entry per benchmark and language.
         out: Folder for ``results.json``, ``results.md`` and ``predictions.jsonl``.
         batch_size: Prompts per generation call.
         num_workers: Loader processes that decode images and tokenize prompts.
         device: ``auto`` (a GPU when there is one), ``cuda``, ``cpu``...
         model: Model settings to override, e.g. ``{llm: /models/Llama-3.1-8B-Instruct}`` when the
-            backbones live elsewhere than during training.
+            backbones live elsewhere than during training (``checkpoint`` only).
         judge: Hugging Face id or folder of an instruction-tuned LLM that rates open-ended answers
             (1-10, fixed bilingual rubric); none by default (reference metrics only).
         judge_batch_size: Answers rated per judge call.
-        name: Run name recorded in the results (default: the checkpoint's run folder).
+        name: Run name recorded in the results (default: the checkpoint's run folder or ``model_dir``'s name).
         backbone: Backbone name recorded for the sweep report (e.g. ``llama-3.1-8b-instruct``).
         basque_share: Percentage of Basque in the run's instruction data, for the sweep report.
         progress: Show progress bars.
     """
-    # Both are required, but as options (--checkpoint, a config file's benchmarks), not positionals.
-    if not checkpoint:
-        raise SystemExit("error: --checkpoint is required (a .ckpt written by train.py fit)")
+    # A model and benchmarks are required, but as options (--checkpoint or --model_dir, a config
+    # file's benchmarks), not positionals.
+    if bool(checkpoint) == bool(model_dir):
+        raise SystemExit("error: give exactly one of --checkpoint (a .ckpt written by train.py fit) and "
+                         "--model_dir (a Hugging Face LLaVA folder)")
+    if model_dir and model:
+        raise SystemExit("error: --model overrides apply to --checkpoint only; an exported folder is complete")
     if not benchmarks:
         raise SystemExit("error: no benchmarks: give --config configs/eval/<file>.yaml or --benchmarks '[...]'")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     items = load_benchmarks(benchmarks)
-    trained = load_trained(checkpoint, model, device)
+    trained = ExportedLlava(model_dir, device) if model_dir else load_trained(checkpoint, model, device)
     limits = {s.name: s.max_new_tokens for s in benchmarks if s.max_new_tokens}
     start = time.perf_counter()
     answers = answer_items(trained, items, batch_size, num_workers, limits, progress)
@@ -76,8 +87,9 @@ def evaluate(
         del trained  # the judge may need the memory
         add_ratings(LLMJudge(judge, device=device, batch_size=judge_batch_size), items, answers, progress)
     rows, records = score(items, answers)
-    run = {"name": name or Path(checkpoint).resolve().parent.parent.name, "backbone": backbone,
-           "basque_share": basque_share, "checkpoint": str(checkpoint), "model": None, "judge": judge,
+    default_name = Path(model_dir).resolve().name if model_dir else Path(checkpoint).resolve().parent.parent.name
+    run = {"name": name or default_name, "backbone": backbone, "basque_share": basque_share,
+           "checkpoint": str(checkpoint) if checkpoint else None, "model": model_dir, "judge": judge,
            "answer_seconds": round(seconds, 2), "items_per_second": round(len(items) / max(seconds, 1e-9), 2)}
     paths = write_report(out, run, rows, records)
     print(markdown_table(rows))
