@@ -3,6 +3,8 @@
 from datamodules.benchmark_datamodule import BenchmarkDataModule
 from datamodules.mixture_datamodule import MixtureDataModule
 from datamodules.mixture_weights import MixtureShares, Source
+from datamodules.prediction_datamodule import PredictionDataModule
 from datamodules.synthetic_shards import SyntheticSpec
 
-__all__ = ["BenchmarkDataModule", "MixtureDataModule", "MixtureShares", "Source", "SyntheticSpec"]
+__all__ = ["BenchmarkDataModule", "MixtureDataModule", "MixtureShares", "PredictionDataModule", "Source",
+           "SyntheticSpec"]
