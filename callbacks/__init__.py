@@ -2,8 +2,11 @@
 
 from callbacks.benchmark_eval import BenchmarkEval
 from callbacks.mixture_monitor import MixtureMonitor
+from callbacks.prediction_writer import PredictionWriter
 from callbacks.rng_state import RNGState
 from callbacks.sample_ledger import SampleLedger
 from callbacks.skipped_samples import SkippedSampleMonitor
+from callbacks.throughput import ThroughputMonitor
 
-__all__ = ["BenchmarkEval", "MixtureMonitor", "RNGState", "SampleLedger", "SkippedSampleMonitor"]
+__all__ = ["BenchmarkEval", "MixtureMonitor", "PredictionWriter", "RNGState", "SampleLedger", "SkippedSampleMonitor",
+           "ThroughputMonitor"]

@@ -13,44 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lightning_mllm.tiny_backbones import build_tokenizer  # noqa: E402
-
-SIZES = {
-    # Llama-3.1-8B and CLIP ViT-L/14-336, as their published configs give them.
-    "full": (dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                  num_attention_heads=32, num_key_value_heads=8, rope_theta=500000.0, rms_norm_eps=1e-5),
-             dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                  image_size=336, patch_size=14, projection_dim=768)),
-    "small": (dict(vocab_size=1024, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                   num_attention_heads=4, num_key_value_heads=2),
-              dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-                   image_size=336, patch_size=14, projection_dim=128)),
-}
-
-
-def save_random_backbones(out: Path, size: str) -> tuple[Path, Path]:
-    """Writes ``out/llm`` (weights + tokenizer) and ``out/vision`` (weights + image processor)."""
-    llm_shape, vision_shape = SIZES[size]
-    tokenizer = build_tokenizer()
-    config = LlamaConfig(**llm_shape, max_position_embeddings=8192, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         tie_word_embeddings=False)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    with torch.device(device):  # initialising 8B parameters is minutes on a CPU, seconds on a GPU
-        llm = LlamaForCausalLM(config).to(torch.bfloat16)
-    llm.save_pretrained(out / "llm")
-    tokenizer.save_pretrained(out / "llm")
-    del llm
-    vision = CLIPVisionModel(CLIPVisionConfig(**vision_shape)).to(torch.bfloat16)
-    vision.save_pretrained(out / "vision")
-    side = vision_shape["image_size"]
-    CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side}).save_pretrained(
-        out / "vision")
-    return out / "llm", out / "vision"
+# The shapes and the saving live in the package, where the bench builds from them too.
+from lightning_mllm.random_backbones import SIZES, save_random_backbones  # noqa: E402
 
 
 def main() -> None:

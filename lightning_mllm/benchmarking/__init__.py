@@ -1,0 +1,1 @@
+"""The training speed bench: workload, FLOP accounting, project and baseline runs, report."""
