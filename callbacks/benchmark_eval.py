@@ -7,6 +7,7 @@ one can watch the Basque answers improve (or the English ones degrade) as traini
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import defaultdict
 from typing import Any
@@ -21,6 +22,21 @@ from lightning_mllm.evaluation.items import BenchItem, ImageDecodeError
 from lightning_mllm.evaluation.prompts import user_prompt
 from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
+
+
+def _root_weights_gathered(trainer: L.Trainer) -> contextlib.AbstractContextManager:
+    """Under FSDP, the root unit's weights (embeddings, LM head, connector...) are gathered only
+    inside the wrapped model's forward; generation from a callback runs outside it, so they are
+    gathered here for its duration (each decoder layer's unit still gathers its own when it runs).
+    Not yet run on a GPU (issue 5's owed check)."""
+    model = trainer.strategy.model
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+    except ImportError:  # a torch build without distributed support
+        return contextlib.nullcontext()
+    if isinstance(model, FullyShardedDataParallel):
+        return FullyShardedDataParallel.summon_full_params(model, recurse=False, writeback=False)
+    return contextlib.nullcontext()
 
 
 class BenchmarkEval(L.Callback):
@@ -64,7 +80,8 @@ class BenchmarkEval(L.Callback):
         """Evaluates now; every rank answers its share, rank 0 scores and logs. Returns the scores."""
         self._last_step = trainer.global_step
         share = rank_share(self.items, trainer.global_rank, trainer.world_size)
-        answers = gather_answers(answer_items(pl_module, share, self.batch_size, progress=False))
+        with _root_weights_gathered(trainer):
+            answers = gather_answers(answer_items(pl_module, share, self.batch_size, progress=False))
         if not trainer.is_global_zero:
             return {}
         rows, records = score(self.items, answers)
