@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 
 # stage1: connector only (alignment on captions); stage2: connector + LoRA on the LLM
@@ -20,8 +22,10 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     """(trainable, frozen) element counts; 4-bit weights count as their unpacked size."""
     trainable = frozen = 0
     for parameter in module.parameters():
-        # bitsandbytes packs two 4-bit values per byte of a uint8 tensor.
-        n = parameter.numel() * (2 if getattr(parameter, "quant_state", None) is not None else 1)
+        # bitsandbytes packs 4-bit values into its storage dtype (2 per uint8, 4 per bf16 element,
+        # 8 per fp32 one); the quantisation state keeps the unpacked shape.
+        state = getattr(parameter, "quant_state", None)
+        n = math.prod(state.shape) if state is not None else parameter.numel()
         if parameter.requires_grad:
             trainable += n
         else:

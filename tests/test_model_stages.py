@@ -64,6 +64,15 @@ def test_qlora_builds_4bit_layers_and_runs(tiny_paths):
     assert any(p.grad is not None for n, p in model.llm.named_parameters() if ".lora_" in n)
 
 
+def test_4bit_weights_are_counted_at_their_unpacked_size(tiny_paths):
+    from lightning_mllm.stages import count_parameters
+
+    plain = make_model(tiny_paths, stage="stage2")
+    for dtype in ("bfloat16", "float32"):  # the 4-bit storage dtype follows llm_dtype
+        quantised = make_model(tiny_paths, stage="stage2", load_in_4bit=True, llm_dtype=dtype)
+        assert count_parameters(quantised.llm) == count_parameters(plain.llm)
+
+
 def test_wrong_settings_fail_naming_the_key(tiny_paths, tmp_path):
     from lightning_mllm.model import MultimodalLM
 
