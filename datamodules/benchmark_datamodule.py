@@ -10,7 +10,6 @@ and writes the same report as ``python -m lightning_mllm.evaluate``.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from lightning_mllm.evaluation.answering import DEFAULT_MAX_NEW_TOKENS
-from lightning_mllm.evaluation.encoding import EncodedItems, PromptCollator, batch_order
+from lightning_mllm.evaluation.answering import benchmark_groups
+from lightning_mllm.evaluation.encoding import EncodedItems, PromptCollator
 from lightning_mllm.evaluation.items import BenchItem
 from lightning_mllm.evaluation.judge import LLMJudge, add_ratings
 from lightning_mllm.evaluation.report import markdown_table, write_report
@@ -70,15 +69,9 @@ class BenchmarkDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         processor = self.trainer.lightning_module.processor
-        limits = {s.name: s.max_new_tokens for s in self.benchmarks if s.max_new_tokens}
-        loaders = []
-        for (benchmark, _), group in itertools.groupby(batch_order(self.items), key=lambda i: (i.benchmark, i.lang)):
-            group = list(group)
-            collate = _WithAnswerLength(processor.pad_token_id,
-                                        limits.get(benchmark, DEFAULT_MAX_NEW_TOKENS[group[0].kind]))
-            loaders.append(DataLoader(EncodedItems(group, processor), batch_size=self.batch_size,
-                                      num_workers=self.num_workers, collate_fn=collate))
-        return loaders
+        return [DataLoader(EncodedItems(group, processor), batch_size=self.batch_size, num_workers=self.num_workers,
+                           collate_fn=_WithAnswerLength(processor.pad_token_id, group[0].answer_length))
+                for group in benchmark_groups(self.items)]
 
     def write_results(self, answers: dict[str, dict[str, Any]], checkpoint: str | None = None) -> dict[str, Path]:
         """Scores the answers of every item (called on rank 0 after they were gathered)."""

@@ -79,9 +79,8 @@ def evaluate(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     items = load_benchmarks(benchmarks)
     trained = ExportedLlava(model_dir, device) if model_dir else load_trained(checkpoint, model, device)
-    limits = {s.name: s.max_new_tokens for s in benchmarks if s.max_new_tokens}
     start = time.perf_counter()
-    answers = answer_items(trained, items, batch_size, num_workers, limits, progress)
+    answers = answer_items(trained, items, batch_size, num_workers, progress)
     seconds = time.perf_counter() - start
     if judge:
         del trained  # the judge may need the memory

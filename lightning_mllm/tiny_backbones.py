@@ -86,7 +86,9 @@ def build_vision(image_size: int = 48, patch_size: int = 8, hidden_size: int = 1
     return model
 
 
-def _save_atomically(target: Path, save) -> Path:
+def save_folder_once(target: Path, save) -> Path:
+    """Runs ``save(folder)`` into a temporary sibling renamed to ``target``, unless ``target`` exists:
+    a killed save never leaves a half-written folder that later runs would take as finished."""
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,4 +134,4 @@ def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, 
             torch.manual_seed(seed)
             build(folder)
 
-    return str(_save_atomically(root / f"tiny-{kind}-v{TINY_VERSION}-seed{seed}", save))
+    return str(save_folder_once(root / f"tiny-{kind}-v{TINY_VERSION}-seed{seed}", save))

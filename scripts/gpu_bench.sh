@@ -11,11 +11,7 @@
 set -uo pipefail
 out=${1:-${OUT:-/tmp/gpu_bench}}
 mkdir -p "$out"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+source "$(dirname "$0")/gpu_env.sh"
 bench() {  # name, time limit in seconds, bench arguments
   local name=$1 limit=$2
   shift 2

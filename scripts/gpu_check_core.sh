@@ -7,11 +7,7 @@
 set -uo pipefail
 out=${1:-${OUT:-/tmp/gpu_check}}
 mkdir -p "$out"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 LIGHTNING_MLLM_CACHE=/tmp/mllm-cache
+source "$(dirname "$0")/gpu_env.sh"
 python3 - <<'PY' | tee "$out/versions.txt"
 import torch, transformers, lightning, peft
 print("torch", torch.__version__, "transformers", transformers.__version__, "lightning", lightning.__version__,

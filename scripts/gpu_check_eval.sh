@@ -8,11 +8,7 @@ set -uo pipefail
 out=${1:-${OUT:-/tmp/gpu_check}}
 size=${2:-full}
 mkdir -p "$out"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 LIGHTNING_MLLM_CACHE=/tmp/mllm-cache
+source "$(dirname "$0")/gpu_env.sh"
 [ -d /tmp/scale-backbones/llm ] || python3 scripts/random_backbones.py --out /tmp/scale-backbones --size "$size"
 trainer=(--config configs/trainer/gpu.yaml)
 [ "$size" = full ] || trainer=()

@@ -8,11 +8,8 @@ set -uo pipefail
 out=${1:-${OUT:-/tmp/gpu_check}}
 size=${2:-full}
 mkdir -p "$out"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export PYTHONUNBUFFERED=1 LIGHTNING_MLLM_CACHE=/tmp/mllm-cache GPUS_PER_NODE=1 SLURM_NNODES=1
+source "$(dirname "$0")/gpu_env.sh"
+export GPUS_PER_NODE=1 SLURM_NNODES=1
 python3 scripts/random_backbones.py --out /tmp/scale-backbones --size "$size" | tee "$out/scale_backbones.txt"
 trainer=(--config configs/trainer/fsdp.yaml)
 [ "$size" = full ] || trainer=()

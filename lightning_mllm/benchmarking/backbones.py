@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from lightning_mllm.benchmarking.runtime import progress
 from lightning_mllm.random_backbones import SIZES, save_backbones
-from lightning_mllm.tiny_backbones import DEFAULT_CACHE, ensure_tiny_backbone
+from lightning_mllm.tiny_backbones import DEFAULT_CACHE, ensure_tiny_backbone, save_folder_once
 
 # Part of the cache folder names: bump it when the random backbones change.
 RANDOM_VERSION = 1
@@ -34,22 +31,10 @@ class Backbones:
 
 
 def _saved_once(target: Path, llm_shape: dict[str, Any], vision_shape: dict[str, Any]) -> Path:
-    if (target / "llm").is_dir() and (target / "vision").is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    progress(f"saving random backbones to {target} (once; an 8B model takes about a minute on a GPU, "
-             "many minutes on a CPU)")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        save_backbones(staging, llm_shape, vision_shape)
-        os.replace(staging, target)  # a killed save never leaves a half-written folder behind
-    except OSError:
-        if not target.is_dir():  # another process won the race
-            raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return target
+    if not target.is_dir():
+        progress(f"saving random backbones to {target} (once; an 8B model takes about a minute on a GPU, "
+                 "many minutes on a CPU)")
+    return save_folder_once(target, lambda folder: save_backbones(folder, llm_shape, vision_shape))
 
 
 def _random_folders(size: str, llm_json: str | None, vision_json: str | None, cache: Path) -> tuple[str, str]:

@@ -9,7 +9,7 @@ benchmark) and sorted by length within it, so batches pad little.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -19,9 +19,12 @@ from tqdm import tqdm
 from lightning_mllm.evaluation.encoding import EncodedItems, PromptCollator, batch_order
 from lightning_mllm.evaluation.items import BenchItem
 
-# Longest answer generated per kind unless a benchmark sets its own: a letter or a short phrase
-# needs few tokens (but some models say "The answer is B." first); open answers need room.
-DEFAULT_MAX_NEW_TOKENS = {"mc": 16, "vqa": 16, "open": 384}
+
+
+def benchmark_groups(items: list[BenchItem]) -> Iterator[list[BenchItem]]:
+    """The items of each (benchmark, language) in ``batch_order``: one answer length per group."""
+    for _, group in itertools.groupby(batch_order(items), key=lambda i: (i.benchmark, i.lang)):
+        yield list(group)
 
 
 def answer_batches(model: Any, batches: Iterable[dict[str, Any]], max_new_tokens: int) -> dict[str, dict[str, Any]]:
@@ -41,7 +44,7 @@ def answer_batches(model: Any, batches: Iterable[dict[str, Any]], max_new_tokens
 
 
 def answer_items(model: Any, items: list[BenchItem], batch_size: int = 8, num_workers: int = 0,
-                 max_new_tokens: dict[str, int] | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
+                 progress: bool = True) -> dict[str, dict[str, Any]]:
     """Answers every item with ``model`` (a ``MultimodalLM``); returns ``{item.key: answer}``.
 
     Args:
@@ -49,7 +52,6 @@ def answer_items(model: Any, items: list[BenchItem], batch_size: int = 8, num_wo
         items: The items to answer.
         batch_size: Prompts per ``generate`` call.
         num_workers: Loader processes that decode images and tokenize prompts.
-        max_new_tokens: Longest answer per benchmark name; the rest use ``DEFAULT_MAX_NEW_TOKENS``.
         progress: Show a progress bar per benchmark.
     """
     was_training = model.training
@@ -57,14 +59,13 @@ def answer_items(model: Any, items: list[BenchItem], batch_size: int = 8, num_wo
     collate = PromptCollator(model.processor.pad_token_id)
     answers: dict[str, dict[str, Any]] = {}
     try:
-        for (benchmark, lang), group in itertools.groupby(batch_order(items), key=lambda i: (i.benchmark, i.lang)):
-            group = list(group)
-            limit = (max_new_tokens or {}).get(benchmark, DEFAULT_MAX_NEW_TOKENS[group[0].kind])
+        for group in benchmark_groups(items):
             loader = DataLoader(EncodedItems(group, model.processor), batch_size=batch_size,
                                 num_workers=num_workers, collate_fn=collate)
-            bar = tqdm(loader, desc=f"{benchmark}/{lang}", unit="batch", disable=not progress, leave=False)
+            bar = tqdm(loader, desc=f"{group[0].benchmark}/{group[0].lang}", unit="batch", disable=not progress,
+                       leave=False)
             with torch.inference_mode():
-                answers.update(answer_batches(model, bar, limit))
+                answers.update(answer_batches(model, bar, group[0].answer_length))
     finally:
         model.train(was_training)
     return answers
@@ -79,8 +80,7 @@ def rank_share(items: list[BenchItem], rank: int, world: int) -> list[BenchItem]
     item, so a repeated item is simply answered twice.
     """
     share: list[BenchItem] = []
-    for _, group in itertools.groupby(batch_order(items), key=lambda i: (i.benchmark, i.lang)):
-        group = list(group)
+    for group in benchmark_groups(items):
         padded = group + group[: (-len(group)) % world]
         share += padded[rank::world]
     return share

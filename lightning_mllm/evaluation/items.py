@@ -16,6 +16,9 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 KINDS = ("mc", "vqa", "open")
+# Longest answer generated per kind unless a benchmark sets its own: a letter or a short phrase
+# needs few tokens (but some models say "The answer is B." first); open answers need room.
+DEFAULT_MAX_NEW_TOKENS = {"mc": 16, "vqa": 16, "open": 384}
 LETTERS = "ABCDEFGHIJ"
 
 
@@ -47,6 +50,8 @@ class BenchItem:
         meta: Anything else from the row that the per-item outputs should carry.
         answer_format: End the prompt with the kind's answer-format instruction ("Answer with the
             option's letter...", "...a single word or phrase"); off for models never taught it.
+        max_new_tokens: Longest generated answer; None: the default of the kind (see
+            ``answer_length``).
     """
 
     benchmark: str
@@ -62,6 +67,7 @@ class BenchItem:
     category: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     answer_format: bool = True
+    max_new_tokens: int | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -69,6 +75,11 @@ class BenchItem:
         if self.kind == "mc" and self.answer and self.answer not in self.options:
             raise BenchmarkFileError(f"{self.benchmark}/{self.lang}/{self.id}: answer {self.answer!r} is not "
                                      f"one of the options {list(self.options)}")
+
+    @property
+    def answer_length(self) -> int:
+        """Longest answer generated for this item: its own setting or its kind's default."""
+        return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[self.kind]
 
     @property
     def key(self) -> str:

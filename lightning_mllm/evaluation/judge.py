@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from lightning_mllm.translation.engines import TransformersEngine
 
 RUBRIC = (
     "You are an impartial judge of the answers an AI assistant gives to questions about an image. "
@@ -49,44 +49,28 @@ def parse_rating(reply: str) -> int | None:
 
 
 class LLMJudge:
-    """Rates open-ended answers with a judge LLM.
+    """Rates open-ended answers with a judge LLM (the translation command's transformers engine:
+    the judge's chat template, left-padded batches, greedy decoding).
 
     Args:
         model: Hugging Face id or folder of an instruction-tuned causal LM with a chat template.
         dtype: ``bfloat16``, ``float16`` or ``float32``.
-        device: Where the judge runs (``cuda``, ``cpu``...).
+        device: Where the judge runs (``cuda``, ``cpu``, or ``auto`` to spread it over the GPUs).
         batch_size: Answers judged per ``generate`` call.
         max_new_tokens: Longest judge reply.
     """
 
     def __init__(self, model: str, dtype: str = "bfloat16", device: str = "cpu", batch_size: int = 8,
                  max_new_tokens: int = 256):
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise ValueError(f"judge {model!r}: its tokenizer has no chat template (an instruction-tuned model is needed)")
-        # Left padding: every row's prompt ends at the same position, so a batch generates together.
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).to(device).eval()
-        self.name = model
+        self.engine = TransformersEngine(model, dtype=dtype, device=device, max_new_tokens=max_new_tokens)
         self.batch_size = batch_size
-        self.max_new_tokens = max_new_tokens
 
-    @torch.inference_mode()
     def replies(self, conversations: list[list[dict[str, str]]], progress: bool = True) -> list[str]:
         """The judge's greedy reply to each conversation."""
         out: list[str] = []
         for start in tqdm(range(0, len(conversations), self.batch_size), desc="judge", unit="batch",
                           disable=not progress, leave=False):
-            texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                     for c in conversations[start:start + self.batch_size]]
-            # The template already wrote the BOS token; the tokenizer must not add another.
-            inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-            inputs = inputs.to(self.model.device)
-            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                            pad_token_id=self.tokenizer.pad_token_id)
-            out += self.tokenizer.batch_decode(generated[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            out += self.engine.generate(conversations[start:start + self.batch_size])
         return out
 
     def rate(self, cases: list[tuple[str, str, str]], progress: bool = True) -> list[tuple[int | None, str]]:

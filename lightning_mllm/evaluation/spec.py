@@ -46,8 +46,9 @@ class BenchmarkSpec:
         """The items of the file, expanded to every option rotation when ``circular``."""
         items = load_items(self.format, self.path, self.name, self.lang, image_root=self.image_root,
                            annotations=self.annotations, limit=self.limit)
-        if not self.answer_format:
-            items = [replace(item, answer_format=False) for item in items]
+        if not self.answer_format or self.max_new_tokens:
+            items = [replace(item, answer_format=self.answer_format, max_new_tokens=self.max_new_tokens)
+                     for item in items]
         if self.circular:
             if any(item.kind != "mc" for item in items):
                 raise ValueError(f"benchmark {self.name}/{self.lang}: circular evaluation needs multiple-choice items")
