@@ -55,8 +55,9 @@ class BenchmarkEval(L.Callback):
                  batch_size: int = 16, show: int = 4):
         if every_n_steps < 1:
             raise ValueError(f"BenchmarkEval.every_n_steps must be >= 1, got {every_n_steps}")
-        self.specs = [dataclasses.replace(s, limit=min(x for x in (s.limit, limit) if x is not None)
-                                          if (s.limit or limit) else None) for s in benchmarks]
+        # The smaller of the spec's own limit and this one; None only when neither is set.
+        self.specs = [dataclasses.replace(s, limit=min((x for x in (s.limit, limit) if x is not None), default=None))
+                      for s in benchmarks]
         self.every_n_steps = every_n_steps
         self.batch_size = batch_size
         self.show = show

@@ -36,10 +36,11 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     for benchmark in dict.fromkeys(r["benchmark"] for r in rows):
         cells = [by_cell.get((benchmark, lang)) for lang in langs]
         present = [c for c in cells if c is not None]
-        joined = lambda key: " / ".join(str(c.get(key, 0)) for c in present)  # noqa: E731
-        unparseable = " / ".join(str(c.get("unparseable", c.get("judge_unparseable", 0))) for c in present)
-        lines.append("| " + " | ".join([benchmark, present[0]["metric"], *(_percent(c["score"]) if c else "–" for c in cells),
-                                        joined("count"), unparseable, joined("image_errors")]) + " |")
+        counts = [" / ".join(str(value(c)) for c in present) for value in
+                  (lambda c: c["count"], lambda c: c.get("unparseable", c.get("judge_unparseable", 0)),
+                   lambda c: c["image_errors"])]
+        scores = [_percent(c["score"]) if c else "–" for c in cells]
+        lines.append("| " + " | ".join([benchmark, present[0]["metric"], *scores, *counts]) + " |")
     return "\n".join(lines) + "\n\nScores in percent; counts are per language in the column order.\n"
 
 
