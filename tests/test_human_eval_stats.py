@@ -1,5 +1,6 @@
-"""Human evaluation: statistics against hand-computed values, rating-set balance and reproducibility,
-input errors that name the item, malformed judgment lines, and concurrent appends to one file."""
+"""Human evaluation: statistics against hand-computed values and against SciPy and scikit-learn where
+our own formula remains, rating-set balance and reproducibility, input errors that name the item,
+malformed judgment lines, and concurrent appends to one file."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import optimize, stats
+from sklearn.metrics import cohen_kappa_score
 
 from lightning_mllm.human_eval.__main__ import main
 from lightning_mllm.human_eval.judgments_store import append_judgment, make_judgment, read_judgments
@@ -29,6 +32,14 @@ def test_wilson_interval_textbook_values():
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     # Ties as half wins: 7.5 of 10 -> centre 0.6806, half width 0.2384.
     assert wilson_interval(7.5, 10) == pytest.approx((0.4422, 0.9191), abs=1e-4)
+
+
+@pytest.mark.parametrize("successes,trials,confidence", [(7, 10, 0.95), (0, 10, 0.95), (13, 13, 0.95),
+                                                         (41, 97, 0.95), (3, 20, 0.9), (55, 60, 0.99)])
+def test_wilson_interval_equals_scipy_for_whole_successes(successes, trials, confidence):
+    # SciPy takes whole successes only; ours must agree there and extend it to half wins.
+    reference = stats.binomtest(successes, trials).proportion_ci(confidence, method="wilson")
+    assert wilson_interval(successes, trials, confidence) == pytest.approx((reference.low, reference.high), abs=1e-12)
 
 
 def test_cohen_kappa_textbook_example():
@@ -51,6 +62,17 @@ def test_fleiss_kappa_textbook_examples():
         fleiss_kappa([[3, 0], [1, 1]])
 
 
+def test_fleiss_kappa_equals_scikit_learn_cohen_for_two_raters_with_equal_label_shares():
+    # With two raters P_bar is the observed agreement, and when both use each label equally often
+    # the chance terms of Fleiss (pooled shares) and Cohen (each rater's own shares) coincide.
+    first = ["A", "A", "B", "B", "tie", "A", "both_bad", "B", "A", "tie"]
+    second = ["A", "B", "A", "B", "tie", "A", "B", "both_bad", "A", "tie"]
+    assert Counter(first) == Counter(second) and first != second
+    labels = sorted(set(first))
+    table = [[(a == c) + (b == c) for c in labels] for a, b in zip(first, second)]
+    assert fleiss_kappa(table) == pytest.approx(cohen_kappa_score(first, second))
+
+
 def test_bradley_terry_strengths_and_order():
     # Two models, 3 wins to 1: the maximum-likelihood ratio is exactly 3.
     p = bradley_terry([[0, 3], [1, 0]])
@@ -62,11 +84,32 @@ def test_bradley_terry_strengths_and_order():
     assert p[:3].sum() == pytest.approx(1.0)
 
 
+def _bradley_terry_by_scipy(wins: np.ndarray) -> np.ndarray:
+    """The maximum-likelihood strengths found by a general optimiser on the log-likelihood."""
+    def negative_log_likelihood(theta):
+        logits = theta[:, None] - np.logaddexp(theta[:, None], theta[None, :])  # log P(i beats j)
+        return -float((wins * logits).sum())
+
+    theta = optimize.minimize(negative_log_likelihood, np.zeros(len(wins)), method="BFGS",
+                              options={"gtol": 1e-10}).x
+    return np.exp(theta) / np.exp(theta).sum()
+
+
+def test_bradley_terry_is_the_maximum_likelihood_fit_scipy_finds():
+    # Four models, uneven numbers of comparisons, ties as half wins both ways, every model both
+    # winning and losing somewhere (so the maximum exists).
+    wins = np.array([[0, 2.5, 1, 0.5], [6.5, 0, 3, 2], [7, 5, 0, 1.5], [1.5, 4, 2.5, 0]])
+    assert bradley_terry(wins) == pytest.approx(_bradley_terry_by_scipy(wins), abs=1e-5)
+
+
 def test_spearman_by_hand():
     # Ranks (1,2,3) vs (1,3,2): d² sums to 2, rho = 1 - 6*2 / (3*(9-1)) = 0.5.
     assert spearman([0.1, 0.5, 0.9], [0.2, 0.8, 0.7]) == pytest.approx(0.5)
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 1, 1], [1, 2, 3]) is None
+    # Tied values share their average rank: (1, 2.5, 2.5, 4) vs (1, 3, 2, 4) -> 4.5 / sqrt(4.5 * 5).
+    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / np.sqrt(22.5))
+    assert spearman([0.4], [0.7]) is None
 
 
 # --- prepare --------------------------------------------------------------------------------------

@@ -1,12 +1,26 @@
-"""The statistics of the human evaluation report, written out with numpy and no other library.
+"""The statistics of the human evaluation report.
 
-* ``wilson_interval``: the Wilson score interval of a proportion. Win rates count a tie as half a
-  win, so "successes" may be fractional; the interval then treats each judgment as one trial scored
-  0, 1/2 or 1 (an approximation: a tie is less variable than a coin flip, so the interval is
-  slightly conservative).
-* ``cohen_kappa`` (two raters) and ``fleiss_kappa`` (a fixed number of raters per item).
-* ``bradley_terry``: strengths by Hunter's (2004) MM algorithm, ties as half a win each way.
-* ``spearman``: rank correlation with average ranks for ties.
+From libraries:
+
+* ``cohen_kappa``: scikit-learn's ``cohen_kappa_score``.
+* ``spearman``: SciPy's ``spearmanr`` (average ranks for ties).
+* The normal quantile of ``wilson_interval``: SciPy's ``norm.ppf``.
+
+Our own, where no well-kept light library does what the report needs:
+
+* ``wilson_interval``: SciPy has the Wilson interval (``binomtest(k, n).proportion_ci("wilson")``)
+  but only for a whole number of successes; win rates count a tie as half a win, so successes may
+  be fractional. The formula below treats each judgment as one trial scored 0, 1/2 or 1 (slightly
+  conservative: a tie varies less than a coin flip) and equals SciPy's for whole numbers (tested).
+* ``fleiss_kappa``: neither scikit-learn nor SciPy has it; statsmodels does, but would bring
+  statsmodels and patsy into the environment for a five-line formula. Tested against the textbook
+  example and, for two raters with equal label frequencies (where it equals Cohen's kappa), against
+  scikit-learn.
+* ``bradley_terry``: Hunter's (2004) MM algorithm with ties as half a win each way. The one
+  maintained Python package for it (``choix``) takes whole (winner, loser) pairs, has no ties, and
+  without regularisation gives no finite strength to a model that never won (ours gives it 0 and
+  keeps the others at their maximum-likelihood values); regularising would change the figures.
+  Tested against a direct maximum-likelihood fit with SciPy's optimiser.
 
 Undefined values (an empty sample, a kappa whose chance agreement is already 1, a correlation of a
 constant series) come back as None rather than as a number that would look meaningful.
@@ -15,27 +29,28 @@ constant series) come back as None rather than as a number that would look meani
 from __future__ import annotations
 
 import math
-from collections import Counter
+import warnings
 from typing import Hashable, Sequence
 
 import numpy as np
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score
 
-Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
-
-def wilson_interval(successes: float, trials: int, z: float = Z_95) -> tuple[float, float]:
+def wilson_interval(successes: float, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of ``successes / trials``.
 
     Args:
         successes: Wins, with ties counted as 0.5.
         trials: Number of judgments, at least 1.
-        z: Normal quantile; the default gives a 95% interval.
+        confidence: Two-sided confidence level.
 
     Returns:
         (low, high), clipped to [0, 1].
     """
     if trials <= 0:
         raise ValueError("a Wilson interval needs at least one trial")
+    z = float(stats.norm.ppf((1 + confidence) / 2))
     p = successes / trials
     z2 = z * z
     denominator = 1 + z2 / trials
@@ -53,13 +68,15 @@ def cohen_kappa(first: Sequence[Hashable], second: Sequence[Hashable]) -> float 
     """
     if len(first) != len(second):
         raise ValueError("both raters need a label for every item")
-    n = len(first)
-    if n == 0:
+    if not first:
         return None
-    observed = sum(a == b for a, b in zip(first, second)) / n
-    counts_a, counts_b = Counter(first), Counter(second)
-    expected = sum(counts_a[c] * counts_b[c] for c in counts_a) / (n * n)
-    return None if expected >= 1 else (observed - expected) / (1 - expected)
+    labels = sorted(set(first) | set(second), key=str)
+    with warnings.catch_warnings():
+        # p_e = 1 (both raters always chose one same label): scikit-learn warns and returns NaN,
+        # which becomes None here; the warning would only repeat that.
+        warnings.simplefilter("ignore")
+        kappa = float(cohen_kappa_score(list(first), list(second), labels=labels))
+    return None if math.isnan(kappa) else kappa
 
 
 def fleiss_kappa(counts: np.ndarray | Sequence[Sequence[int]]) -> float | None:
@@ -121,28 +138,14 @@ def bradley_terry(wins: np.ndarray | Sequence[Sequence[float]], max_iterations: 
     return strengths
 
 
-def average_ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n of ``values`` (ascending), tied values sharing their average rank."""
-    array = np.asarray(values, dtype=float)
-    order = np.argsort(array, kind="stable")
-    ranks = np.empty(len(array))
-    i = 0
-    while i < len(array):
-        j = i
-        while j + 1 < len(array) and array[order[j + 1]] == array[order[i]]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
 def spearman(first: Sequence[float], second: Sequence[float]) -> float | None:
-    """Spearman's rho: Pearson's correlation of the average ranks; None below 2 points or when constant."""
+    """Spearman's rho (SciPy); None below 2 points or when a series is constant."""
     if len(first) != len(second):
         raise ValueError("both series need the same length")
     if len(first) < 2:
         return None
-    a, b = average_ranks(first), average_ranks(second)
-    a, b = a - a.mean(), b - b.mean()
-    norm = math.sqrt(float((a * a).sum() * (b * b).sum()))
-    return None if norm == 0 else float((a * b).sum()) / norm
+    with warnings.catch_warnings():
+        # A constant series has no ranks to correlate: SciPy warns and returns NaN, None here.
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        rho = float(stats.spearmanr(first, second).statistic)
+    return None if math.isnan(rho) else rho
