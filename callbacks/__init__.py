@@ -1,6 +1,7 @@
 """Callbacks: one cross-cutting training job each, no model logic."""
 
 from callbacks.benchmark_eval import BenchmarkEval
+from callbacks.global_batch import GlobalBatchSize
 from callbacks.mixture_monitor import MixtureMonitor
 from callbacks.prediction_writer import PredictionWriter
 from callbacks.rng_state import RNGState
@@ -8,5 +9,5 @@ from callbacks.sample_ledger import SampleLedger
 from callbacks.skipped_samples import SkippedSampleMonitor
 from callbacks.throughput import ThroughputMonitor
 
-__all__ = ["BenchmarkEval", "MixtureMonitor", "PredictionWriter", "RNGState", "SampleLedger", "SkippedSampleMonitor",
-           "ThroughputMonitor"]
+__all__ = ["BenchmarkEval", "GlobalBatchSize", "MixtureMonitor", "PredictionWriter", "RNGState", "SampleLedger",
+           "SkippedSampleMonitor", "ThroughputMonitor"]
