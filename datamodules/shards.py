@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from datamodules.raw_formats import FORMATS, ConvertOptions, RawRecord, Reject, convert, read_records
 from datamodules.tar_sink import TarShardSink
+from datamodules.extra_formats import ROW_FORMATS, convert_row  # flat rows and img2dataset tars (recipes)
 
 CHUNK = 64  # records per task sent to a worker process
 UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30,
@@ -76,7 +77,7 @@ def _convert_chunk(chunk: list[tuple[int, RawRecord]]) -> list[tuple[int, RawRec
     out = []
     for index, raw in chunk:
         try:
-            out.append((index, raw, convert(raw, _OPTIONS, index)))
+            out.append((index, raw, (convert_row if _OPTIONS.format in ROW_FORMATS else convert)(raw, _OPTIONS, index)))
         except Reject as reject:
             out.append((index, raw, reject))
     return out
@@ -113,7 +114,7 @@ def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, p
                       max_samples: int = 1000, max_bytes: int = 500 * 10**6, workers: int = 1,
                       overwrite: bool = False, progress: bool = True) -> ConversionSummary:
     """Converts ``inputs`` into shards under ``output``; see the module docstring."""
-    if options.format not in FORMATS:
+    if options.format not in FORMATS + tuple(ROW_FORMATS):
         raise ValueError(f"unknown format {options.format!r}; expected one of {FORMATS}")
     for path in inputs:
         if not os.path.isfile(path):
@@ -122,7 +123,7 @@ def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, p
     folder.mkdir(parents=True, exist_ok=True)
     prefix = prefix or f"{options.source}-{options.lang}"
     _clear_previous(folder, prefix, overwrite)
-    records = (raw for path in inputs for raw in read_records(path, options))
+    records = (raw for path in inputs for raw in ROW_FORMATS.get(options.format, read_records)(path, options))
     sink = TarShardSink(folder, prefix, max_samples, max_bytes)
     counts, rejected, languages = Counter(), Counter(), Counter()
     rejects_path = folder / f"{prefix}.rejects.jsonl"
