@@ -13,17 +13,23 @@ weaker rule is not asked to break the tie.
 2. Labels: a bracketed letter anywhere ("(B)", "[B]"); a letter that starts a line followed by
    punctuation or the end of the line ("B: a red ball", "B. ..."); "option B", "aukera B",
    "B aukera", "B da".
-3. Option text: the reply contains the words of exactly one option, ignoring case, punctuation
-   and the English articles a/an/the. When one option's text lies inside another's ("red" in
+3. Option text: the reply contains the words of exactly one option, ignoring case, punctuation,
+   the English articles a/an/the and, for Basque questions, the determiner suffixes ("pilota
+   gorri bat" names "pilota gorria"; ``basque.strip_determiner``). When one option's text lies inside another's ("red" in
    "red ball"), an occurrence inside an occurrence of the longer text counts for the longer one.
 4. Loose letter: a capital letter standing alone anywhere ("I would pick B here").
 
 Letters count only if they are option keys. "A" and "I" are English words and a lower-case
 letter is usually the article "a", so those count only when followed by punctuation, the end of
-the line, a word that marks a label ("is", "da", "aukera", "because"...) or "or"/"edo" and another
-letter: "A dog is sitting" does not pick A, while "A", "A." and "A)" do. A letter followed by
-",", "/", "or", "edo", "and" or "eta" and another letter ("B or C") makes the reply ambiguous.
-Negations ("not B", "B ez") are not understood.
+the line, a word that marks a label ("is", "da", "aukera", "because"...), "or"/"edo" and another
+letter, or "and"/"eta" and a capital letter: "A dog is sitting" does not pick A, while "A", "A."
+and "A)" do. A letter followed by ",", "/", "or", "edo", "and" or "eta" and another letter
+("B or C", "A eta B", "both A and B") makes the reply ambiguous.
+
+Cue words are whole words in both languages: "erantzuna" (the answer) is a cue, never
+"erantzun" followed by the letter "a", so "Pilota gorria da erantzuna." is read by its option
+text and a reply that is only "Erantzuna" names no option. The Basque cue words are data in
+``basque.MC_CUES``. Negations ("not B", "B ez") are not understood.
 """
 
 from __future__ import annotations
@@ -32,16 +38,38 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from lightning_mllm.evaluation import basque
+
+
+def _any(*words: str) -> str:
+    """A regex alternative of whole words, longest first (so "erantzunak" is tried before "erantzuna")."""
+    return "(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\b"
+
+
+_EU = basque.MC_CUES
+_EU_ANSWER = _any(*_EU["answer"])
+_EU_CORRECT = _any(*_EU["correct"])
+_EU_OPTION = _any(*_EU["option"])
+_EU_IS = _any(*_EU["is"])
+_EU_RIGHT_ANSWER = rf"(?:{_EU_ANSWER}|{_any(*_EU['answer_stem'])}\s+{_EU_CORRECT}|{_EU_CORRECT})"
+_OPTION_WORD = _any("option", "choice", "letter", *_EU["option"])
+
 # The letter keeps its case even though the patterns around it ignore case: case decides
 # whether "a"/"A" can be the article.
 _LETTER = r"(?P<L>(?-i:[A-Za-z]))"
 _OPEN_LETTER = rf"[\(\[]?{_LETTER}(?!\w)"
-_LABEL_WORDS = r"(?:is|da|aukera|erantzuna|zuzena|because|since|delako)\b"
-_CONJUNCTION = r"(?:,|/|(?:or|edo|and|eta)\b)"
+_LABEL_WORDS = _any("is", "because", "since", *_EU["is"], *_EU["option"], *_EU["answer"], *_EU["correct"],
+                    *_EU["because"])
+_OR = _any("or", *_EU["or"])
+_AND = _any("and", *_EU["and"])
+_CONJUNCTION = rf"(?:,|/|{_OR}|{_AND})"
+# "A or B" and "A and B" / "A eta B" make "A" a label; only a capital counts after "and", so
+# "a dog and a cat" keeps its articles.
 _SAFE_FOLLOW = re.compile(
-    rf"[ \t]*(?:$|[.,:;!?)\]]|[-\u2013\u2014]\s|{_LABEL_WORDS}|(?:or|edo)\s+[\(\[]?[A-Za-z](?!\w))",
+    rf"[ \t]*(?:$|[.,:;!?)\]]|[-\u2013\u2014]\s|{_LABEL_WORDS}|{_OR}\s+[\(\[]?[A-Za-z](?!\w)"
+    rf"|{_AND}\s+[\(\[]?(?-i:[A-Z])(?!\w))",
     re.IGNORECASE | re.MULTILINE)
-_ALTERNATIVE = re.compile(rf"[\)\]]?\s*{_CONJUNCTION}\s*(?:(?:option|aukera)\s+)?{_OPEN_LETTER}", re.IGNORECASE)
+_ALTERNATIVE = re.compile(rf"[\)\]]?\s*{_CONJUNCTION}\s*(?:{_OPTION_WORD}\s+)?{_OPEN_LETTER}", re.IGNORECASE)
 _BARE = re.compile(r"[\s(\[]*([A-Za-z])[\s)\].:]*")
 _MARKUP = re.compile(r"[*`\"\u201c\u201d]")  # markdown emphasis and quotes around a letter
 _ARTICLES = {"a", "an", "the"}
@@ -53,22 +81,22 @@ def _compile(*patterns: str) -> list[re.Pattern[str]]:
 
 _STATEMENTS = _compile(
     # "The answer is B", "the correct option is (D)", "Answer: C", "best choice would be option B".
-    r"\b(?:answer|(?:correct|right|best)\s+(?:answer|option|choice))"
-    r"(?:\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be))?\s*[:=\-]?\s*"
-    rf"(?:(?:option|choice|letter)\s*)?{_OPEN_LETTER}",
+    r"\b(?:answer|(?:correct|right|best)\s+(?:answer|option|choice))\b"
+    r"(?:\s+(?:is|would\s+be|should\s+be|must\s+be|will\s+be)\b)?\s*[:=\-]?\s*"
+    rf"(?:(?:option|choice|letter)\b\s*)?{_OPEN_LETTER}",
     # "B is the correct answer", "(C) is right".
     rf"(?<![\w']){_LETTER}[\)\].]?\s+(?:is|would\s+be)\s+(?:the\s+)?(?:correct|right|best|answer)\b",
     # Basque puts the cue before the letter ("Erantzuna B da", "Erantzun zuzena: C", "Zuzena: A")...
-    r"\b(?:erantzun(?:a|ak)?(?:\s+zuzena)?|zuzena|aukera\s+zuzena)(?:\s+da)?\s*[:=\-]?\s*(?:aukera\s+)?"
+    rf"\b(?:{_EU_RIGHT_ANSWER}|{_EU_OPTION}\s+{_EU_CORRECT})(?:\s+{_EU_IS})?\s*[:=\-]?\s*(?:{_EU_OPTION}\s+)?"
     + _OPEN_LETTER,
     # ...or after it ("B aukera da zuzena", "B da erantzuna", "C erantzun zuzena da").
-    rf"(?<![\w']){_LETTER}[\)\].]?\s+(?:aukera\s+)?(?:da\s+)?(?:erantzun(?:a|\s+zuzena)|zuzena)\b",
+    rf"(?<![\w']){_LETTER}[\)\].]?\s+(?:{_EU_OPTION}\s+)?(?:{_EU_IS}\s+)?{_EU_RIGHT_ANSWER}",
 )
 _LABELS = _compile(
     rf"[\(\[]{_LETTER}[\)\]]",
     rf"(?m)^[ \t]*{_LETTER}(?=[ \t]*(?:[.,:;)\]!?]|[-\u2013\u2014]\s|$))",
-    rf"\b(?:option|choice|letter|aukera)\s+{_OPEN_LETTER}",
-    rf"(?<![\w']){_LETTER}[\)\].]?\s+(?:aukera|da)\b",
+    rf"\b{_OPTION_WORD}\s+{_OPEN_LETTER}",
+    rf"(?<![\w']){_LETTER}[\)\].]?\s+(?:{_EU_OPTION}|{_EU_IS})",
 )
 # Case-sensitive on purpose: a lower-case letter alone in prose is the article or a typo.
 _LOOSE = [re.compile(r"(?<![\w'])(?P<L>[A-Z])(?![\w'])")]
@@ -99,16 +127,18 @@ def _pattern_letters(patterns: list[re.Pattern[str]], text: str, keys: dict[str,
     return found
 
 
-def _words(text: str) -> list[str]:
-    return [word for word in re.findall(r"\w+", text.lower()) if word not in _ARTICLES]
+def _words(text: str, lang: str) -> list[str]:
+    """The words that option texts are compared by: no English articles; Basque without determiners."""
+    words = [word for word in re.findall(r"\w+", text.lower()) if word not in _ARTICLES]
+    return [basque.strip_determiner(word) for word in words] if lang == "eu" else words
 
 
-def _text_letters(text: str, options: dict[str, str]) -> set[str]:
+def _text_letters(text: str, options: dict[str, str], lang: str) -> set[str]:
     """Upper-case letters of the options whose words occur in ``text``, longest occurrences first."""
-    words = _words(text)
+    words = _words(text, lang)
     hits = []  # (first word, end word, letter) of every occurrence of every option text
     for key, option in options.items():
-        target = _words(option)
+        target = _words(option, lang)
         size = len(target)
         if size:
             hits += [(i, i + size, key.strip().upper()) for i in range(len(words) - size + 1)
@@ -118,12 +148,13 @@ def _text_letters(text: str, options: dict[str, str]) -> set[str]:
             if not any(s <= start and end <= e and e - s > end - start for s, e, _ in hits)}
 
 
-def extract_choice(reply: str, options: dict[str, str]) -> str | None:
+def extract_choice(reply: str, options: dict[str, str], lang: str = "en") -> str | None:
     """The option letter a reply picks, following the rules in the module docstring.
 
     Args:
         reply: The model's reply, in English or Basque.
         options: Option letter -> option text, in display order.
+        lang: The question's language; ``eu`` compares option texts without Basque determiners.
 
     Returns:
         The chosen key of ``options`` (as spelled there), or None when the reply names no option
@@ -137,7 +168,7 @@ def extract_choice(reply: str, options: dict[str, str]) -> str | None:
     rules: list[Callable[[], set[str]]] = [
         lambda: _pattern_letters(_STATEMENTS, text, keys),
         lambda: _pattern_letters(_LABELS, text, keys),
-        lambda: _text_letters(text, options),
+        lambda: _text_letters(text, options, lang),
         lambda: _pattern_letters(_LOOSE, text, keys),
     ]
     for rule in rules:
