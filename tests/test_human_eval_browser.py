@@ -1,5 +1,6 @@
 """The rating web app: its routes through Flask's test client, and the page in a real headless
-Chromium driven by Playwright against the app served on a free localhost port."""
+Chromium driven by Playwright against the app served by waitress on a free localhost port, opened
+through an invite link (and without one, or with a revoked one)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from PIL import Image
 
 from lightning_mllm.human_eval.app import create_app
+from lightning_mllm.human_eval.invites import add_invite, invites_path, revoke
 from lightning_mllm.human_eval.rating_set import SET_FORMAT
+from lightning_mllm.human_eval.server import RatingServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -42,53 +45,87 @@ def _lines(path: Path) -> list[dict]:
 
 def test_routes_serve_only_set_images_and_refuse_bad_judgments(rating_set, tmp_path):
     judgments = tmp_path / "judgments.jsonl"
+    auth = {"Authorization": f"Bearer {add_invite(invites_path(judgments), 'Ane')}"}
     client = create_app(rating_set, judgments).test_client()
-    state = client.get("/api/next?rater=Ane").get_json()
+    assert client.get("/api/next").status_code == 401
+    state = client.get("/api/next", headers=auth).get_json()
     assert state["item"]["item_id"] == "item0" and (state["rated"], state["total"]) == (0, 3)
     assert not any(name in json.dumps(state) for name in (*MODELS, "wild/en/0"))
-    assert client.get("/" + state["item"]["image_url"]).data[:4] == b"\x89PNG"
+    assert client.get("/" + state["item"]["image_url"], headers=auth).data[:4] == b"\x89PNG"
     for url in ("/images/item1", "/images/nope", "/images/../secret.txt", "/images/..%2Fsecret.txt",
                 "/images/%2e%2e/secret.txt", "/static/../secret.txt"):
-        assert client.get(url).status_code == 404, url
-    assert client.get("/api/next?rater=").status_code == 400
-    post = lambda **body: client.post("/api/judgments", json={"rater": "Ane", "comment": "", **body})  # noqa: E731
+        assert client.get(url, headers=auth).status_code == 404, url
+    post = lambda **body: client.post("/api/judgments", json={"comment": "", **body}, headers=auth)  # noqa: E731
     assert post(item_id="item0", choice="maybe").status_code == 400
     assert post(item_id="item9", choice="A").status_code == 404
     assert post(item_id="item0", choice="A").get_json()["item"]["item_id"] == "item1"
     repeated = post(item_id="item0", choice="B")
     assert repeated.status_code == 409 and repeated.get_json()["rated"] == 1
     assert [(j["item_id"], j["choice"]) for j in _lines(judgments)] == [("item0", "A")]
+    assert post(item_id="item1", choice="A", comment="x" * 70_000).status_code == 413  # over the body limit
     # Another server on the same file sees the judgment: progress comes from the file alone.
-    assert create_app(rating_set, judgments).test_client().get("/api/next?rater=Ane").get_json()["rated"] == 1
+    assert create_app(rating_set, judgments).test_client().get("/api/next", headers=auth).get_json()["rated"] == 1
 
 
 @pytest.fixture
 def served(rating_set, tmp_path):
-    """The app on a free port in a background thread; yields (base URL, judgments path)."""
-    from werkzeug.serving import make_server
-
+    """The app behind waitress on a free port in a background thread; yields (base URL, judgments path)."""
     judgments = tmp_path / "judgments.jsonl"
-    server = make_server("127.0.0.1", 0, create_app(rating_set, judgments), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server = RatingServer(create_app(rating_set, judgments), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/", judgments
-    server.shutdown()
+    yield server.base_url, judgments
+    server.stop()
     thread.join(10)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                                                   "(apt-get install chromium; .ci/run installs it)")
+def _browser(playwright):
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    return browser, browser.new_page()
+
+
+NEEDS_CHROMIUM = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                                  "(apt-get install chromium; .ci/run installs it)")
+
+
+@NEEDS_CHROMIUM
+def test_page_without_a_valid_invite_says_so_and_shows_nothing(served):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, judgments = served
+    revoked = add_invite(invites_path(judgments), "Jon")
+    revoke(invites_path(judgments), "Jon")
+    with sync_playwright() as playwright:
+        browser, page = _browser(playwright)
+        page.set_default_timeout(10_000)
+        page.goto(url)
+        expect(page.locator("#invite-needed")).to_be_visible()
+        expect(page.locator("#invite-needed")).to_contain_text("needs your personal invite link")
+        expect(page.locator("#rating")).to_be_hidden()
+        page.click("#lang-toggle")
+        expect(page.locator("#invite-needed")).to_contain_text("gonbidapen-esteka pertsonala behar du")
+        for token in ("not-a-real-token", revoked):
+            page.goto(f"{url}#invite={token}")
+            page.reload()  # a new fragment alone does not reload the page
+            expect(page.locator("#invite-refused")).to_be_visible()
+            expect(page.locator("#invite-needed")).to_be_hidden()
+            expect(page.locator("#rating")).to_be_hidden()
+            assert "What is in picture" not in page.content()
+        browser.close()
+    assert judgments.read_bytes() == b""
+
+
+@NEEDS_CHROMIUM
 def test_rater_rates_by_clicks_and_keys_reloads_and_resumes(served):
     from playwright.sync_api import expect, sync_playwright
 
     url, judgments = served
+    token = add_invite(invites_path(judgments), "Miren")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        browser, page = _browser(playwright)
         page.set_default_timeout(10_000)
-        page.goto(url)
-        page.fill("#name-input", "Miren")
-        page.click("#start")
+        page.goto(f"{url}#invite={token}")
+        expect(page.locator("#rater-name")).to_have_text("Miren")
         expect(page.locator("#progress")).to_have_text("1 / 3")
         expect(page.locator("#prompt")).to_have_text("What is in picture 0?")
         expect(page.locator("#answer-a")).to_have_text("Left answer 0")

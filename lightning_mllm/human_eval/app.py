@@ -1,10 +1,16 @@
 """The rating web app: one blind pairwise item at a time, judgments saved as they are made.
 
 Routes:
-    GET  /                      the single page (``templates/index.html`` + ``static/``)
-    GET  /api/next?rater=NAME   the rater's progress and next unrated item (or ``done``)
-    POST /api/judgments         ``{rater, item_id, choice, comment}``; saves it, answers like /api/next
+    GET  /                      the single page (``templates/index.html`` + ``static/``), no data
+    GET  /api/next              the rater's progress and next unrated item (or ``done``)
+    POST /api/judgments         ``{item_id, choice, comment}``; saves it, answers like /api/next
     GET  /images/<item_id>      the image of one item of the set, nothing else
+
+Every ``/api`` and ``/images`` request needs ``Authorization: Bearer <token>`` with the token of
+an active invite (``invites.py``); without one it gets 401 and nothing is read or written. The
+rater is the invite's: a ``rater`` in the request body is ignored, so nobody can rate under
+another's name. The page takes the token from its invite link's fragment (``#invite=...``), which
+browsers never send to a server, so it stays out of access logs and Referer headers.
 
 The judgments file is the only state: a rater's next item is the first item of the set, in set
 order, that the file holds no judgment of theirs for, so a reload, a second browser or a restarted
@@ -21,34 +27,50 @@ from typing import Any
 
 from flask import Flask, abort, jsonify, render_template, request, send_file
 
-from lightning_mllm.human_eval.judgments_store import (
-    MAX_RATER_CHARS,
-    append_judgment,
-    ensure_writable,
-    make_judgment,
-    rated_by,
-)
+from lightning_mllm.human_eval.invites import invites_path, load_invites, rater_for
+from lightning_mllm.human_eval.judgments_store import append_judgment, ensure_writable, make_judgment, rated_by
 from lightning_mllm.human_eval.rating_set import load_rating_set, public_item
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+MAX_REQUEST_BYTES = 64 * 1024  # a judgment is a few hundred bytes; a comment at most 4000 characters
+# Answers are model output: the page renders them as text, and this policy stops any script or
+# frame that is not the page's own even if one slipped through. blob: for the fetched images.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+                               "base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
-def _rater(value: Any) -> str:
-    rater = value.strip() if isinstance(value, str) else ""
-    if not rater or len(rater) > MAX_RATER_CHARS:
-        abort(400, description=f"a rater name of 1 to {MAX_RATER_CHARS} characters is required")
-    return rater
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 class RatingSession:
-    """The rating set in memory and the judgments file it writes to."""
+    """The rating set in memory, the judgments file it writes to and the invites it admits."""
 
     def __init__(self, set_path: str | Path, judgments_path: str | Path) -> None:
         self.header, self.items = load_rating_set(set_path)
         self.by_id = {item["item_id"]: item for item in self.items}
         self.judgments_path = ensure_writable(judgments_path)
+        self.invites_path = invites_path(self.judgments_path)
+        load_invites(self.invites_path)  # a broken invites file fails at start, not on a rater
         # Serialises "already rated?" + append within this server; flock covers other processes.
         self.lock = threading.Lock()
+
+    def rater(self) -> str:
+        """The rater of the request's invite token; 401 without an active one."""
+        token = bearer_token()
+        if token is None:
+            abort(401, description="an invite link is needed (ask the organiser for yours)")
+        # Read on every request (a small file): invites and revocations apply without a restart.
+        rater = rater_for(load_invites(self.invites_path), token)
+        if rater is None:
+            abort(401, description="this invite link is not valid or has been revoked")
+        return rater
 
     def state(self, rater: str) -> dict[str, Any]:
         """The rater's progress and next unrated item, as the page expects it."""
@@ -61,9 +83,8 @@ class RatingSession:
             state["item"] = dict(public_item(upcoming), image_url=f"images/{upcoming['item_id']}" if image else None)
         return state
 
-    def submit(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """Saves one judgment; (state, HTTP status). 409 when the rater already judged that item."""
-        rater = _rater(body.get("rater"))
+    def submit(self, rater: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """Saves one judgment of ``rater``; (state, HTTP status). 409 when they already judged the item."""
         item_id = body.get("item_id")
         if item_id not in self.by_id:
             abort(404, description="no such item in this rating set")
@@ -79,46 +100,55 @@ class RatingSession:
 
 
 def create_app(set_path: str | Path, judgments_path: str | Path) -> Flask:
-    """The Flask app serving ``set_path`` and appending to ``judgments_path``."""
+    """The Flask app serving ``set_path``, appending to ``judgments_path``, admitting its invites."""
     app = Flask(__name__, template_folder=str(PACKAGE_DIR / "templates"), static_folder=str(PACKAGE_DIR / "static"))
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     session = RatingSession(set_path, judgments_path)
     app.config["RATING_SESSION"] = session
 
     @app.get("/")
     def index():
-        return render_template("index.html", total=len(session.items))
+        return render_template("index.html")
 
     @app.get("/api/next")
     def next_item():
-        return jsonify(session.state(_rater(request.args.get("rater"))))
+        return jsonify(session.state(session.rater()))
 
     @app.post("/api/judgments")
     def judgments():
+        rater = session.rater()  # before the body is even parsed
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             abort(400, description="expected a JSON object")
-        state, status = session.submit(body)
+        state, status = session.submit(rater, body)
         return jsonify(state), status
 
     @app.get("/images/<item_id>")
     def image(item_id: str):
+        session.rater()
         item = session.by_id.get(item_id)
         path = Path(item["image"]) if item and item.get("image") else None
         if path is None or not path.is_file():
             abort(404)
-        return send_file(path, max_age=3600)
+        response = send_file(path, max_age=3600)
+        response.cache_control.public, response.cache_control.private = False, True  # for the rater only
+        return response
+
+    @app.after_request
+    def headers(response):
+        response.headers.update(SECURITY_HEADERS)
+        if request.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.errorhandler(400)
+    @app.errorhandler(401)
     @app.errorhandler(404)
+    @app.errorhandler(413)
     def error(err):
-        return jsonify(error=err.description), err.code
+        response = jsonify(error=err.description)
+        if err.code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="rating"'
+        return response, err.code
 
     return app
-
-
-def serve(set_path: str, judgments_path: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Runs the app with Werkzeug's threaded server (a few raters on a local network)."""
-    app = create_app(set_path, judgments_path)
-    print(f"rating {len(app.config['RATING_SESSION'].items)} items; judgments go to {judgments_path}; "
-          f"open http://{host}:{port}/")
-    app.run(host=host, port=port, threaded=True)

@@ -1,16 +1,21 @@
-// The rating page's behaviour: name form, one item at a time, choice + comment, keys, language.
+// The rating page's behaviour: invite token, one item at a time, choice + comment, keys, language.
 // The server decides which item comes next (from the judgments file), so a reload resumes there.
+// The invite token comes from the link's fragment (#invite=...), which browsers never send to the
+// server; the page sends it in an Authorization header and keeps it nowhere else.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
   const KEYS = { "1": "A", a: "A", "2": "B", b: "B", "3": "tie", t: "tie", "4": "both_bad", x: "both_bad" };
+  const token = new URLSearchParams(window.location.hash.slice(1)).get("invite") || "";
   let lang = localStorage.getItem("human-eval-lang") === "eu" ? "eu" : "en";
-  let rater = localStorage.getItem("human-eval-rater") || "";
   let current = null;  // the item on screen
   let choice = null;
   let busy = false;
+  let imageUrl = null;  // object URL of the image on screen, released when the next one comes
 
   const t = (key) => window.STRINGS[lang][key];
+
+  class Refused extends Error {}
 
   function applyLanguage() {
     document.documentElement.lang = lang;
@@ -20,7 +25,14 @@
   }
 
   function show(section) {
-    ["name-form", "rating", "done"].forEach((id) => { $(id).hidden = id !== section; });
+    ["no-access", "rating", "done"].forEach((id) => { $(id).hidden = id !== section; });
+  }
+
+  function noAccess(reason) {
+    $("invite-needed").hidden = reason !== "needed";
+    $("invite-refused").hidden = reason !== "refused";
+    $("rater-box").hidden = true;
+    show("no-access");
   }
 
   function say(key, detail) {
@@ -38,6 +50,28 @@
     say(null);
   }
 
+  async function authorised(url, options) {
+    const headers = Object.assign({ Authorization: "Bearer " + token }, (options || {}).headers);
+    const response = await fetch(url, Object.assign({}, options, { headers: headers }));
+    if (response.status === 401) { throw new Refused(); }
+    return response;
+  }
+
+  // Images need the token too, which an <img src> cannot send: fetch them and show a blob.
+  async function showImage(item) {
+    if (imageUrl) { URL.revokeObjectURL(imageUrl); imageUrl = null; }
+    $("item-image").hidden = !item.image_url;
+    $("no-image").hidden = Boolean(item.image_url);
+    $("item-image").removeAttribute("src");
+    if (!item.image_url) { return; }
+    const response = await authorised(item.image_url);
+    if (!response.ok) { say("image_failed", response.statusText); return; }
+    const blob = await response.blob();
+    if (current !== item) { return; }  // the rater moved on while it loaded
+    imageUrl = URL.createObjectURL(blob);
+    $("item-image").src = imageUrl;
+  }
+
   function render(state) {
     $("rater-name").textContent = state.rater;
     $("rater-box").hidden = false;
@@ -48,17 +82,20 @@
     $("prompt").textContent = current.prompt;
     $("answer-a").textContent = current.answer_a;
     $("answer-b").textContent = current.answer_b;
-    $("item-image").hidden = !current.image_url;
-    $("no-image").hidden = Boolean(current.image_url);
-    if (current.image_url) { $("item-image").src = current.image_url; }
     $("comment").value = "";
     select(null);
     show("rating");
     if (document.activeElement) { document.activeElement.blur(); }  // keys go to the page again
+    showImage(current).catch(failed);
+  }
+
+  function failed(err) {
+    if (err instanceof Refused) { noAccess("refused"); return; }
+    say("save_failed", err.message);
   }
 
   async function call(url, options) {
-    const response = await fetch(url, options);
+    const response = await authorised(url, options);
     const body = await response.json().catch(() => ({}));
     // 409: the item was already rated (another tab); the body is still the next state.
     if (!response.ok && response.status !== 409) { throw new Error(body.error || response.statusText); }
@@ -66,8 +103,8 @@
   }
 
   async function load() {
-    if (!rater) { show("name-form"); $("name-input").focus(); return; }
-    try { render(await call("api/next?rater=" + encodeURIComponent(rater))); } catch (err) { show("rating"); say("save_failed", err.message); }
+    if (!token) { noAccess("needed"); return; }
+    try { render(await call("api/next")); } catch (err) { show("rating"); failed(err); }
   }
 
   async function submit() {
@@ -75,33 +112,18 @@
     if (!choice) { say("choose_first"); return; }
     busy = true;
     $("submit").disabled = true;
-    const body = { rater: rater, item_id: current.item_id, choice: choice, comment: $("comment").value };
+    // No rater in the body: the server takes it from the invite token.
+    const body = { item_id: current.item_id, choice: choice, comment: $("comment").value };
     try {
       render(await call("api/judgments", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
     } catch (err) {
-      say("save_failed", err.message);
+      failed(err);
       $("submit").disabled = false;
     } finally {
       busy = false;
     }
   }
 
-  $("name-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const name = $("name-input").value.trim();
-    if (!name) { $("name-input").setCustomValidity(t("name_required")); $("name-input").reportValidity(); return; }
-    rater = name;
-    localStorage.setItem("human-eval-rater", rater);
-    load();
-  });
-  $("name-input").addEventListener("input", () => $("name-input").setCustomValidity(""));
-  $("change-rater").addEventListener("click", () => {
-    localStorage.removeItem("human-eval-rater");
-    rater = "";
-    $("rater-box").hidden = true;
-    $("name-input").value = "";
-    load();
-  });
   $("lang-toggle").addEventListener("click", () => {
     lang = lang === "en" ? "eu" : "en";
     localStorage.setItem("human-eval-lang", lang);
