@@ -66,8 +66,8 @@ class GlobalBatchSize(L.Callback):
         if not isinstance(micro_batch, int):
             raise ValueError(f"GlobalBatchSize needs the datamodule's batch_size (data.batch_size); "
                              f"{type(datamodule).__name__} has {micro_batch!r}")
-        world = trainer.world_size
-        steps = accumulation_steps(self.samples, micro_batch, world)
+        # Devices x nodes is known from construction on, before the processes have started.
+        steps = accumulation_steps(self.samples, micro_batch, trainer.num_devices * trainer.num_nodes)
         trainer.accumulate_grad_batches = self._derived = steps
         rank_zero_info(f"global batch {self.samples} samples = data.batch_size {micro_batch} x {trainer.num_devices} "
                        f"device(s) x {trainer.num_nodes} node(s) x {steps} accumulated micro-batch(es) "

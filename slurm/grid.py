@@ -1,14 +1,20 @@
-"""The paper's stage-2 grid as a SLURM job array: backbone x Basque share x text-only on/off.
+"""The paper's grid on SLURM as one chain of jobs: stage 1 per backbone, the stage-2 array
+(backbone x Basque share x text-only on/off), an evaluation array and the sweep report.
 
-    python slurm/grid.py list                      one line per array element
-    python slurm/grid.py args 7                    element 7's train.py arguments, one per line
-    python slurm/grid.py submit --dry-run          every element's command and resolved config,
-                                                   then the sbatch command, without submitting
-    python slurm/grid.py submit --gpus-per-node 8  checks, then submits slurm/grid.sbatch
+    python slurm/grid.py list                            one line per stage-2 run
+    python slurm/grid.py submit --run-stage1 --dry-run   the whole chain as a shell script, every
+                                                         run's command and resolved config
+    python slurm/grid.py submit --run-stage1             submits the chain (sbatch --parsable, each
+                                                         job --dependency=afterok on the one before)
+    python slurm/grid.py submit --method full            stage 2 in full fine-tuning (lora, qlora, full)
 
-Paths come from the environment: ``MLLM_DATA`` (shards), ``MLLM_RUNS`` (logs and checkpoints,
-one folder per element, where a requeued task finds its checkpoint) and ``MLLM_STAGE1`` (a folder
-with one stage-1 checkpoint per backbone, ``<backbone>.ckpt``, whose connector starts stage 2).
+Stage 2 starts from stage 1's connector: ``MLLM_STAGE1`` names a folder with one stage-1
+checkpoint per backbone (``<backbone>.ckpt``). With ``--run-stage1`` the chain trains stage 1
+first and writes them there (default ``$MLLM_RUNS/stage1``); without it ``MLLM_STAGE1`` must be
+set, or ``--no-stage1`` must say that stage 2 starts from a random connector. Other paths:
+``MLLM_DATA`` (shards) and ``MLLM_RUNS`` (one folder per run, where a requeued job finds its
+checkpoint; evaluations under ``eval-<method>/``, the report under ``sweep-<method>/``). The job
+scripts (``slurm/*.sbatch``) call this file's ``stage1``, ``args``, ``evaluate`` and ``report``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import contextlib
 import io
 import itertools
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -27,46 +34,82 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "slurm"))
+from grid_jobs import copy_atomic, evaluation_commands, final_checkpoint, report_command  # noqa: E402
+
 BACKBONES = ("llama-3.1-8b-instruct", "latxa-llama-3.1-8b-instruct")
 BASQUE_SHARES = (0, 10, 20, 50, 100)
 TEXT_ONLY = (True, False)
+TEXT_EU_SHARES = (0, 50, 100)
+STAGE2 = {"lora": ["stage/stage2.yaml"], "qlora": ["stage/stage2.yaml", "stage/stage2-qlora.yaml"],
+          "full": ["stage/stage2-full.yaml"]}
+
+
+def runs() -> str:
+    return os.environ.get("MLLM_RUNS", "runs")
+
+
+def _logging(name: str) -> list[str]:
+    return ["--trainer.default_root_dir", f"{runs()}/{name}", "--trainer.logger.init_args.save_dir", runs(),
+            "--trainer.logger.init_args.name", name]
+
+
+def _configs(configs: list[str]) -> list[str]:
+    return [part for config in configs for part in ("--config", f"configs/{config}")]
 
 
 @dataclass(frozen=True)
 class Element:
-    """One run of the grid."""
+    """One stage-2 run of the grid."""
 
     backbone: str
     basque_share: int
     text_only: bool
 
-    @property
-    def name(self) -> str:
-        return f"{self.backbone}-eu{self.basque_share}-{'text' if self.text_only else 'notext'}"
+    def name(self, method: str) -> str:
+        return f"{self.backbone}-{method}-eu{self.basque_share}-{'text' if self.text_only else 'notext'}"
 
-    def args(self, runs: str, stage1: str | None, trainer: list[str]) -> list[str]:
-        configs = ["paper/base.yaml", *trainer, f"backbone/{self.backbone}.yaml", "stage/stage2.yaml",
-                   "data/bilingual.yaml", f"data/grid/basque-{self.basque_share}.yaml"]
-        args = [part for config in configs for part in ("--config", f"configs/{config}")]
+    def args(self, options: argparse.Namespace, stage1: str | None) -> list[str]:
+        configs = ["paper/base.yaml", *options.trainer, f"backbone/{self.backbone}.yaml", *STAGE2[options.method],
+                   "data/bilingual.yaml", f"data/grid/basque-{self.basque_share}.yaml",
+                   f"data/grid/text-eu-{options.text_eu_share}.yaml"]
+        args = _configs(configs)
         if not self.text_only:
             args += ["--data.init_args.mixture.text_share", "0"]
         if stage1:
             args += ["--model.connector_init", f"{stage1}/{self.backbone}.ckpt"]
-        return args + ["--trainer.default_root_dir", f"{runs}/{self.name}",
-                       "--trainer.logger.init_args.save_dir", runs, "--trainer.logger.init_args.name", self.name]
+        return args + _logging(self.name(options.method)) + options.extra
 
 
 GRID = [Element(*values) for values in itertools.product(BACKBONES, BASQUE_SHARES, TEXT_ONLY)]
 
 
-def element_args(index: int, trainer: list[str] | None = None, extra: list[str] | None = None) -> list[str]:
-    """Element ``index``'s arguments; trainer configs and extra arguments default to what
-    ``submit`` exported for the array (``MLLM_GRID_TRAINER``, ``MLLM_GRID_EXTRA``)."""
+def stage1_args(backbone: str, options: argparse.Namespace) -> list[str]:
+    """Stage 1 of one backbone: the connector alone, on the caption mixture."""
+    configs = ["paper/base.yaml", *options.trainer, f"backbone/{backbone}.yaml", "stage/stage1.yaml",
+               "data/captions.yaml"]
+    return _configs(configs) + _logging(f"stage1-{backbone}") + options.extra
+
+
+def stage1_folder(options: argparse.Namespace) -> str | None:
+    """Where stage 2 finds its stage-1 connectors; fails rather than start from a random one unasked."""
+    if options.no_stage1:
+        return None
+    folder = os.environ.get("MLLM_STAGE1")
+    if not folder and getattr(options, "run_stage1", False):
+        folder = f"{runs()}/stage1"
+    if not folder:
+        raise SystemExit("error: MLLM_STAGE1 is not set: point it at a folder with one stage-1 checkpoint per "
+                         f"backbone ({', '.join(b + '.ckpt' for b in BACKBONES)}), or pass --run-stage1 to train "
+                         "stage 1 first in the chain, or --no-stage1 to start stage 2 from a random connector")
+    return folder
+
+
+def element_args(index: int, options: argparse.Namespace) -> list[str]:
+    """The train.py arguments of stage-2 run ``index``."""
     if not 0 <= index < len(GRID):
         raise SystemExit(f"error: array index {index} is outside the grid (0..{len(GRID) - 1})")
-    trainer = trainer or os.environ.get("MLLM_GRID_TRAINER", "trainer/fsdp.yaml").split(",")
-    extra = extra if extra is not None else shlex.split(os.environ.get("MLLM_GRID_EXTRA", ""))
-    return GRID[index].args(os.environ.get("MLLM_RUNS", "runs"), os.environ.get("MLLM_STAGE1"), trainer) + extra
+    return GRID[index].args(options, stage1_folder(options))
 
 
 def resolved_config(args: list[str]) -> dict:
@@ -93,47 +136,146 @@ def check_devices(config: dict, gpus_per_node: int, nodes: int) -> None:
         raise SystemExit(f"error: trainer.num_nodes={num_nodes} but --nodes={nodes}")
 
 
-def submit(args: argparse.Namespace) -> list[str]:
-    os.environ["GPUS_PER_NODE"], os.environ["SLURM_NNODES"] = str(args.gpus_per_node), str(args.nodes)
-    for index, element in enumerate(GRID):
-        element_cli = element_args(index, args.trainer, args.extra)
-        config = resolved_config(element_cli)
-        check_devices(config, args.gpus_per_node, args.nodes)
-        if args.dry_run:
-            print(f"# [{index}] {element.name}\nsrun python train.py fit {shlex.join(element_cli)}")
-            print(yaml.safe_dump(config, sort_keys=False))
-    # The array tasks rebuild their arguments from these (slurm/grid.sbatch runs `grid.py args`).
-    os.environ["MLLM_GRID_TRAINER"], os.environ["MLLM_GRID_EXTRA"] = ",".join(args.trainer), shlex.join(args.extra)
-    command = ["sbatch", f"--array=0-{len(GRID) - 1}", f"--nodes={args.nodes}",
-               f"--ntasks-per-node={args.gpus_per_node}", f"--gpus-per-node={args.gpus_per_node}",
-               str(ROOT / "slurm" / "grid.sbatch")]
-    print(shlex.join(command))
-    if not args.dry_run:
-        subprocess.run(command, check=True)
-    return command
+def forwarded(options: argparse.Namespace) -> list[str]:
+    """The options every job of the chain gets, so it rebuilds the same runs."""
+    args = ["--method", options.method, "--text-eu-share", str(options.text_eu_share), "--trainer", *options.trainer]
+    args += ["--no-stage1"] if options.no_stage1 else []
+    return args + (["--", *options.extra] if options.extra else [])
+
+
+def chain(options: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """The chain's jobs as (variable, sbatch arguments); ``$VARIABLE`` stands for an earlier job's id."""
+    nodes = [f"--nodes={options.nodes}", f"--ntasks-per-node={options.gpus_per_node}",
+             f"--gpus-per-node={options.gpus_per_node}"]
+    one_gpu = ["--nodes=1", "--ntasks=1", "--gpus-per-node=1"]
+    array = f"--array=0-{len(GRID) - 1}"
+    jobs, after = [], []
+    if options.run_stage1:
+        for number, backbone in enumerate(BACKBONES):
+            jobs.append((f"STAGE1_{number}", [*nodes, "slurm/stage1.sbatch", backbone, *forwarded(options)]))
+        after = [f"--dependency=afterok:{':'.join(f'${name}' for name, _ in jobs)}"]
+    jobs.append(("TRAIN", [array, *nodes, *after, "slurm/grid.sbatch", *forwarded(options)]))
+    jobs.append(("EVAL", [array, *one_gpu, "--dependency=afterok:$TRAIN", "slurm/eval.sbatch", *forwarded(options)]))
+    jobs.append(("REPORT", ["--nodes=1", "--ntasks=1", "--dependency=afterok:$EVAL", "slurm/report.sbatch",
+                            options.method]))
+    return jobs
+
+
+def submit(options: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """Checks every run's config, then submits the chain (or prints it with ``--dry-run``)."""
+    if options.run_stage1 and options.no_stage1:
+        raise SystemExit("error: --run-stage1 trains stage 1 for stage 2 to start from; --no-stage1 says not to")
+    os.environ["GPUS_PER_NODE"], os.environ["SLURM_NNODES"] = str(options.gpus_per_node), str(options.nodes)
+    stage1 = stage1_folder(options)
+    elements = [(f"stage1-{b}", stage1_args(b, options)) for b in BACKBONES] if options.run_stage1 else []
+    elements += [(e.name(options.method), element_args(i, options)) for i, e in enumerate(GRID)]
+    for index, (name, args) in enumerate(elements):
+        config = resolved_config(args)
+        check_devices(config, options.gpus_per_node, options.nodes)
+        if options.dry_run:
+            print(f"# [{index}] {name}\n# srun python train.py fit {shlex.join(args)}")
+            print("\n".join(f"#   {line}" for line in yaml.safe_dump(config, sort_keys=False).splitlines()))
+    if options.dry_run:
+        for index, element in enumerate(GRID):
+            name = element.name(options.method)
+            commands = evaluation_commands("<final checkpoint>", f"{runs()}/eval-{options.method}/{name}", name,
+                                           element.backbone, element.basque_share, options.method, "<model.llm>")
+            print(f"# evaluation [{index}] {name}\n" + "\n".join(f"#   {shlex.join(c)}" for c in commands))
+    exported = {k: os.environ[k] for k in ("MLLM_DATA", "MLLM_RUNS", "MLLM_EVAL") if k in os.environ}
+    if stage1:
+        exported["MLLM_STAGE1"] = stage1
+    print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in exported.items()))
+    jobs, ids = chain(options), {}
+    for variable, args in jobs:
+        print(f"{variable}=$(sbatch --parsable {_shell(args)})")
+        if not options.dry_run:
+            for name, job in ids.items():  # the ids of earlier jobs, for --dependency
+                args = [a.replace(f"${name}", job) for a in args]
+            done = subprocess.run(["sbatch", "--parsable", *args], check=True, capture_output=True, text=True,
+                                  cwd=ROOT, env={**os.environ, **exported})
+            ids[variable] = done.stdout.strip().split(";")[0]  # "jobid" or "jobid;cluster"
+            print(f"# {variable}: job {ids[variable]}")
+    return jobs
+
+
+def _shell(args: list[str]) -> str:
+    """A command line as a shell script writes it: ``$VARIABLE`` left for the shell to expand."""
+    return " ".join(a if re.fullmatch(r"[\w@%+=:,./$-]+", a) else shlex.quote(a) for a in args)
+
+
+def run_stage1(backbone: str, options: argparse.Namespace) -> None:
+    """After stage 1 of ``backbone`` trained: its final checkpoint becomes ``$MLLM_STAGE1/<backbone>.ckpt``."""
+    target = Path(stage1_folder(options) or "") / f"{backbone}.ckpt"
+    copy_atomic(final_checkpoint(f"{runs()}/stage1-{backbone}"), target)
+    print(f"stage 1 of {backbone}: {target}")
+
+
+def evaluate(index: int, options: argparse.Namespace) -> None:
+    """Evaluates stage-2 run ``index``: multimodal benchmarks, then the text-only ones."""
+    element, args = GRID[index], element_args(index, options)
+    name = element.name(options.method)
+    llm = resolved_config(args)["model"]["llm"]
+    checkpoint = str(final_checkpoint(f"{runs()}/{name}"))
+    for command in evaluation_commands(checkpoint, f"{runs()}/eval-{options.method}/{name}", name, element.backbone,
+                                       element.basque_share, options.method, llm):
+        print(shlex.join(command), flush=True)
+        subprocess.run(command, check=True, cwd=ROOT)
+
+
+def parser() -> argparse.ArgumentParser:
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--method", choices=sorted(STAGE2), default="lora",
+                        help="stage 2: LoRA (configs/stage/stage2.yaml), QLoRA or full fine-tuning (stage2-full.yaml)")
+    shared.add_argument("--text-eu-share", type=int, choices=TEXT_EU_SHARES, default=50,
+                        help="percent of the text-only share given to Basque (configs/data/grid/text-eu-N.yaml)")
+    shared.add_argument("--trainer", nargs="+", default=["trainer/fsdp.yaml"],
+                        help="trainer configs under configs/ (default trainer/fsdp.yaml)")
+    shared.add_argument("--no-stage1", action="store_true",
+                        help="start stage 2 from a random connector (no stage-1 checkpoint)")
+    main = argparse.ArgumentParser(prog="python slurm/grid.py", description=__doc__.split("\n")[0],
+                                   epilog="More train.py arguments for every run go after --.")
+    commands = main.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", parents=[shared], help="one line per stage-2 run")
+    one = commands.add_parser("args", parents=[shared], help="train.py arguments of one run, one per line")
+    one.add_argument("index", type=int)
+    first = commands.add_parser("stage1", parents=[shared], help="stage 1 of a backbone: arguments, or --finish")
+    first.add_argument("backbone", choices=BACKBONES)
+    first.add_argument("--finish", action="store_true", help="copy the trained checkpoint to $MLLM_STAGE1")
+    scored = commands.add_parser("evaluate", parents=[shared], help="evaluate one trained run")
+    scored.add_argument("index", type=int)
+    report = commands.add_parser("report", help="the sweep report of one method's evaluated runs")
+    report.add_argument("method", choices=sorted(STAGE2))
+    go = commands.add_parser("submit", parents=[shared], help="check every run, then submit the chain")
+    go.add_argument("--dry-run", action="store_true", help="print the chain, commands and configs; submit nothing")
+    go.add_argument("--run-stage1", action="store_true", help="train stage 1 of each backbone first in the chain")
+    go.add_argument("--nodes", type=int, default=1)
+    go.add_argument("--gpus-per-node", type=int, default=8)
+    return main
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python slurm/grid.py", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="one line per array element")
-    one = commands.add_parser("args", help="train.py arguments of one element, one per line")
-    one.add_argument("index", type=int)
-    go = commands.add_parser("submit", help="check every element, then submit the array")
-    go.add_argument("--dry-run", action="store_true", help="print commands and configs; submit nothing")
-    go.add_argument("--nodes", type=int, default=1)
-    go.add_argument("--gpus-per-node", type=int, default=8)
-    go.add_argument("--trainer", nargs="+", default=["trainer/fsdp.yaml"],
-                    help="trainer configs under configs/ (default trainer/fsdp.yaml)")
-    go.add_argument("extra", nargs="*", help="more train.py arguments for every element (after --)")
-    args = parser.parse_args(argv)
-    if args.command == "list":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    options = parser().parse_args(argv[:split])
+    options.extra = argv[split + 1:]
+    if options.command == "list":
         for index, element in enumerate(GRID):
-            print(f"{index:3d}  {element.name}")
-    elif args.command == "args":
-        print("\n".join(element_args(args.index)))
+            print(f"{index:3d}  {element.name(options.method)}")
+    elif options.command == "args":
+        print("\n".join(element_args(options.index, options)))
+    elif options.command == "stage1":
+        if options.finish:
+            run_stage1(options.backbone, options)
+        else:
+            print("\n".join(stage1_args(options.backbone, options)))
+    elif options.command == "evaluate":
+        evaluate(options.index, options)
+    elif options.command == "report":
+        command = report_command(f"{runs()}/eval-{options.method}", f"{runs()}/sweep-{options.method}")
+        print(shlex.join(command), flush=True)
+        subprocess.run(command, check=True, cwd=ROOT)
     else:
-        submit(args)
+        submit(options)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def test_grid_files_set_the_basque_share_on_the_bilingual_data(cache_dir, capsys
                   "--config", str(CONFIGS / "data" / "grid" / "basque-50.yaml"), "--print_config"])
     printed = yaml.safe_load(capsys.readouterr().out)["data"]["init_args"]
     assert printed["mixture"] == {"target_share": 0.5, "text_share": 0.1, "target_lang": "eu"}
-    assert [s["name"] for s in printed["train_sources"]] == ["instruct-en", "instruct-eu", "text-eu"]
+    assert [s["name"] for s in printed["train_sources"]] == ["instruct-en", "instruct-eu", "text-en", "text-eu"]
 
 
 def tiny_fit_args(root: Path, synthetic_root: Path, *extra: str) -> list[str]:

@@ -1,14 +1,17 @@
-"""SLURM submission: every element of the paper's grid resolves to a valid config; a mismatch
-between SLURM tasks and trainer devices is caught before submitting."""
+"""SLURM submission: every run of the paper's grid resolves to a valid config, the whole chain
+(stage 1, stage-2 array, evaluation array, report) is printed with its dependencies, a missing
+stage-1 folder fails naming MLLM_STAGE1, and a task/device mismatch is caught before submitting."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,47 +26,109 @@ def grid():
     return module
 
 
-def test_every_array_element_dry_runs_to_a_valid_config(grid, capsys, monkeypatch, tmp_path):
-    monkeypatch.setenv("MLLM_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("MLLM_STAGE1", str(tmp_path / "stage1"))
-    grid.main(["submit", "--dry-run", "--gpus-per-node", "8"])
-    out = capsys.readouterr().out
-    documents = out.split("# [")[1:]
-    assert len(documents) == len(grid.GRID) == 20
-    seen = set()
-    for element, document in zip(grid.GRID, documents):
+def _configs(out: str) -> dict[str, dict]:
+    """The resolved config of every run printed by a dry run, by run name."""
+    configs = {}
+    for document in ("\n" + out).split("\n# [")[1:]:
         header, _, body = document.partition("\n")
-        assert element.name in header
-        config = yaml.safe_load(body.split("\n", 1)[1].rsplit("\nsbatch", 1)[0])
+        lines = [line[4:] for line in body.splitlines() if line.startswith("#   ")]
+        configs[header.split("] ", 1)[1]] = yaml.safe_load("\n".join(lines))
+    return configs
+
+
+def test_dry_run_prints_the_whole_chain_with_dependencies(grid, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("MLLM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("MLLM_STAGE1", raising=False)
+    grid.main(["submit", "--run-stage1", "--method", "full", "--dry-run", "--gpus-per-node", "8"])
+    out = capsys.readouterr().out
+    configs = _configs(out)
+    assert len(configs) == 2 + len(grid.GRID) == 22
+    stage1 = configs["stage1-latxa-llama-3.1-8b-instruct"]
+    assert stage1["model"]["stage"] == "stage1" and stage1["model"]["llm"] == "HiTZ/Latxa-Llama-3.1-8B-Instruct"
+    seen = set()
+    for element in grid.GRID:
+        config = configs[element.name("full")]
         mixture = config["data"]["init_args"]["mixture"]
         assert mixture["target_share"] == element.basque_share / 100
         assert mixture["text_share"] == (0.1 if element.text_only else 0)
-        assert config["model"]["llm"].endswith(("Llama-3.1-8B-Instruct",))
-        assert config["model"]["connector_init"] == f"{tmp_path}/stage1/{element.backbone}.ckpt"
-        assert config["trainer"]["default_root_dir"] == f"{tmp_path}/runs/{element.name}"
+        assert config["data"]["init_args"]["weights"] == {"text-en": 0.5, "text-eu": 0.5}
+        assert config["model"]["stage"] == "full" and config["model"]["llm_lr"] == 2e-5
+        assert config["model"]["connector_init"] == f"{tmp_path}/runs/stage1/{element.backbone}.ckpt"
+        assert config["trainer"]["default_root_dir"] == f"{tmp_path}/runs/{element.name('full')}"
         assert str(config["trainer"]["devices"]) == "8"
         seen.add((config["model"]["llm"], mixture["target_share"], mixture["text_share"]))
     assert len(seen) == 20
-    assert "sbatch --array=0-19 --nodes=1 --ntasks-per-node=8 --gpus-per-node=8" in out
+    # Each run's evaluation: multimodal benchmarks, the merged LLM, the text benchmarks on it.
+    assert "python -m lightning_mllm.evaluate --config configs/eval/paper.yaml" in out
+    assert "python slurm/export_llm.py" in out and "lightning_mllm.text_benchmarks --tasks paper" in out
+    # The chain: one line per job, each after the one before.
+    jobs = [line for line in out.splitlines() if "=$(sbatch --parsable" in line]
+    assert [line.split("=", 1)[0] for line in jobs] == ["STAGE1_0", "STAGE1_1", "TRAIN", "EVAL", "REPORT"]
+    assert "slurm/stage1.sbatch llama-3.1-8b-instruct --method full" in jobs[0]
+    assert "--array=0-19 --nodes=1 --ntasks-per-node=8 --gpus-per-node=8 " \
+           "--dependency=afterok:$STAGE1_0:$STAGE1_1 slurm/grid.sbatch --method full" in jobs[2]
+    assert "--array=0-19 --nodes=1 --ntasks=1 --gpus-per-node=1 --dependency=afterok:$TRAIN slurm/eval.sbatch" in jobs[3]
+    assert "--dependency=afterok:$EVAL slurm/report.sbatch full" in jobs[4]
+    assert f"export MLLM_STAGE1={tmp_path}/runs/stage1" in out
 
 
-def test_task_and_device_mismatch_is_caught_before_submitting(grid):
+def test_stage2_without_stage1_fails_naming_mllm_stage1(grid, monkeypatch, capsys):
+    monkeypatch.delenv("MLLM_STAGE1", raising=False)
+    for argv in (["submit", "--dry-run"], ["args", "3"], ["evaluate", "3"]):
+        with pytest.raises(SystemExit, match="MLLM_STAGE1 is not set"):
+            grid.main(argv)
+    # The command line exits non-zero with the same message.
+    done = subprocess.run([sys.executable, str(ROOT / "slurm" / "grid.py"), "args", "3"], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", "MLLM_RUNS": "runs"})
+    assert done.returncode != 0 and "MLLM_STAGE1 is not set" in done.stderr
+    # Asked for explicitly, stage 2 starts from a random connector.
+    grid.main(["args", "3", "--no-stage1"])
+    assert "--model.connector_init" not in capsys.readouterr().out
+
+
+def test_task_and_device_mismatch_is_caught_before_submitting(grid, monkeypatch):
+    monkeypatch.setenv("MLLM_STAGE1", "stage1")
     with pytest.raises(SystemExit, match="trainer.devices=8 but --gpus-per-node=4"):
         grid.main(["submit", "--dry-run", "--gpus-per-node", "4", "--", "--trainer.devices", "8"])
 
 
 def test_array_tasks_rebuild_the_same_arguments(grid, monkeypatch):
-    monkeypatch.setenv("MLLM_GRID_TRAINER", "trainer/ddp.yaml")
-    monkeypatch.setenv("MLLM_GRID_EXTRA", "--trainer.max_steps 10")
-    args = grid.element_args(3)
+    monkeypatch.setenv("MLLM_STAGE1", "/ckpt")
+    options = grid.parser().parse_args(["args", "3", "--method", "qlora", "--text-eu-share", "100",
+                                        "--trainer", "trainer/ddp.yaml"])
+    options.extra = ["--trainer.max_steps", "10"]
+    args = grid.element_args(3, options)
     assert args[:4] == ["--config", "configs/paper/base.yaml", "--config", "configs/trainer/ddp.yaml"]
+    assert "configs/stage/stage2-qlora.yaml" in args and "configs/data/grid/text-eu-100.yaml" in args
     assert args[-2:] == ["--trainer.max_steps", "10"]
+    assert grid.forwarded(options) == ["--method", "qlora", "--text-eu-share", "100", "--trainer", "trainer/ddp.yaml",
+                                       "--", "--trainer.max_steps", "10"]
     with pytest.raises(SystemExit, match="outside the grid"):
-        grid.element_args(20)
+        grid.element_args(20, options)
+
+
+def test_final_checkpoint_is_the_newest_and_stage1_handoff_copies_it(grid, tmp_path, monkeypatch):
+    from grid_jobs import final_checkpoint
+
+    run = tmp_path / "runs" / "stage1-llama-3.1-8b-instruct"
+    with pytest.raises(SystemExit, match="no checkpoint under"):
+        final_checkpoint(run)
+    for version, step in (("version_0", 5), ("version_1", 9)):
+        (run / version / "checkpoints").mkdir(parents=True)
+        torch.save({"state_dict": {"connector.layers.0.weight": torch.full((2, 2), float(step))}},
+                   run / version / "checkpoints" / f"epoch=0-step={step}.ckpt")
+    os.utime(run / "version_0" / "checkpoints" / "epoch=0-step=5.ckpt", (1, 1))
+    (run / "version_1" / "checkpoints" / ".epoch=0-step=10.ckpt.partial").mkdir()  # an FSDP save in progress
+    assert final_checkpoint(run).name == "epoch=0-step=9.ckpt"
+    monkeypatch.setenv("MLLM_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MLLM_STAGE1", str(tmp_path / "stage1"))
+    grid.main(["stage1", "--finish", "llama-3.1-8b-instruct"])
+    copied = torch.load(tmp_path / "stage1" / "llama-3.1-8b-instruct.ckpt", weights_only=True)
+    assert copied["state_dict"]["connector.layers.0.weight"][0, 0] == 9
 
 
 def test_sbatch_scripts_parse_and_check_tasks_against_gpus(tmp_path):
-    for script in ("train.sbatch", "grid.sbatch"):
+    for script in ("train.sbatch", "grid.sbatch", "stage1.sbatch", "eval.sbatch", "report.sbatch"):
         assert subprocess.run(["bash", "-n", str(ROOT / "slurm" / script)]).returncode == 0
     env = {"PATH": "/usr/bin:/bin", "SLURM_NTASKS_PER_NODE": "4", "SLURM_GPUS_PER_NODE": "h100:8",
            "SLURM_SUBMIT_DIR": str(ROOT)}
