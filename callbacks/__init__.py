@@ -7,7 +7,7 @@ from callbacks.prediction_writer import PredictionWriter
 from callbacks.rng_state import RNGState
 from callbacks.sample_ledger import SampleLedger
 from callbacks.skipped_samples import SkippedSampleMonitor
-from callbacks.throughput import ThroughputMonitor
+from lightning_mllm.benchmarking.throughput import ThroughputMonitor
 
 __all__ = ["BenchmarkEval", "GlobalBatchSize", "MixtureMonitor", "PredictionWriter", "RNGState", "SampleLedger",
            "SkippedSampleMonitor", "ThroughputMonitor"]

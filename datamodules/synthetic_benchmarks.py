@@ -16,7 +16,7 @@ import json
 import random
 from pathlib import Path
 
-from datamodules import synthetic_scenes as scenes
+from lightning_mllm import synthetic_scenes as scenes
 
 # Every answer a question kind can have, per language: the options of a multiple-choice item.
 def _answer_space(kind: str, lang: str) -> list[str]:

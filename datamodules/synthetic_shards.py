@@ -28,7 +28,7 @@ from pathlib import Path
 import webdataset as wds
 from tqdm import tqdm
 
-from datamodules import synthetic_scenes as scenes
+from lightning_mllm import synthetic_scenes as scenes
 
 
 @dataclass

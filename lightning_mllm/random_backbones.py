@@ -53,3 +53,20 @@ def save_random_backbones(out: Path, size: str) -> tuple[Path, Path]:
     """Writes the ``SIZES[size]`` backbones to ``out/llm`` and ``out/vision``."""
     llm_shape, vision_shape = SIZES[size]
     return save_backbones(out, llm_shape, vision_shape)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lightning_mllm.random_backbones --out DIR [--size full|small]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lightning_mllm.random_backbones",
+                                     description="Saves random backbones with the paper's shapes (full) or CPU-sized ones.")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    args = parser.parse_args(argv)
+    llm, vision = save_random_backbones(args.out, args.size)
+    print(f"llm: {llm}\nvision: {vision}")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig,
                           LlamaForCausalLM, PreTrainedTokenizerFast)
 
-from datamodules.synthetic_scenes import vocabulary_corpus
+from lightning_mllm.synthetic_scenes import vocabulary_corpus
 from lightning_mllm.tiny_vision_pretraining import pretrain_on_scenes
 
 # The Llama-3 chat format: header tokens around the role, <|eot_id|> closing every turn.

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers import CLIPImageProcessor, CLIPVisionModel
 
-from datamodules import synthetic_scenes as scenes
+from lightning_mllm import synthetic_scenes as scenes
 
 
 def _batch(rng: random.Random, count: int, size: int, mean: torch.Tensor, std: torch.Tensor):

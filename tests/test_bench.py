@@ -8,7 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from transformers import AutoConfig, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
-from callbacks.throughput import ThroughputWindow
+from lightning_mllm.benchmarking.throughput import ThroughputWindow
 from lightning_mllm.bench import main as bench_main
 from lightning_mllm.benchmarking.flops import ModelCounts, counts_from_parts, sample_flops
 from lightning_mllm.benchmarking.workload import WorkloadSpec, make_samples, sample_shapes

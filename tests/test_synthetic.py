@@ -6,7 +6,7 @@ import random
 
 from PIL import Image
 
-from datamodules import synthetic_scenes as scenes
+from lightning_mllm import synthetic_scenes as scenes
 from datamodules.samples import read_shard
 from datamodules.synthetic_shards import SyntheticSpec, is_complete, write_synthetic_shards
 

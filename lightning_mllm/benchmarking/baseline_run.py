@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModelForCausalLM, LlavaConfig, LlavaForConditionalGeneration
 
-from callbacks.throughput import ThroughputWindow
+from lightning_mllm.benchmarking.throughput import ThroughputWindow
 from lightning_mllm.benchmarking.flops import counts_from_parts
 from lightning_mllm.benchmarking.project_run import RunSettings, enable_activation_checkpointing
 from lightning_mllm.benchmarking.runtime import PeakMemory, device, free_memory, is_out_of_memory, progress, synchronize

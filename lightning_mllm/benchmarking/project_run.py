@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from callbacks.throughput import ThroughputMonitor
+from lightning_mllm.benchmarking.throughput import ThroughputMonitor
 from datamodules.collate import Collator
 from lightning_mllm.benchmarking.flops import project_counts
 from lightning_mllm.benchmarking.runtime import PeakMemory, free_memory, is_out_of_memory, progress
