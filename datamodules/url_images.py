@@ -120,6 +120,8 @@ def download(urls: Iterable[tuple[str, str | None]], folder: str | os.PathLike,
     started, failed, fetched = time.monotonic(), Counter(), 0
     local = threading.local()
     with open(store.folder / LOG, "a", encoding="utf-8") as log:
+        if log.tell() and not _ends_with_newline(store.folder / LOG):
+            log.write("\n")  # a kill cut the last line short: start the next one on its own line
         for entry in _run(pending, lambda pair: _fetch(pair, store, settings, local), settings.workers):
             log.write(json.dumps(entry, ensure_ascii=False) + "\n")
             log.flush()
@@ -128,6 +130,12 @@ def download(urls: Iterable[tuple[str, str | None]], folder: str | os.PathLike,
             else:
                 failed[entry["status"]] += 1
     return DownloadSummary(fetched, skipped, dict(sorted(failed.items())), time.monotonic() - started)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
 
 
 def _run(items: list, job, workers: int) -> Iterator[dict]:
