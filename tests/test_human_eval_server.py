@@ -159,6 +159,10 @@ def test_revoking_takes_effect_on_the_running_server(served, capsys):
     assert [line.split("\t")[0] for line in listed] == ["Ane", "Bob", "Ane"]
     assert listed[0].split("\t")[1].startswith("revoked ") and listed[2].endswith("2 judgments")
     assert listed[1].split("\t")[1] == "active" and not any(ane in line or new_ane in line for line in listed)
+    # An invites file broken while serving refuses everyone (503) rather than letting anyone in.
+    invites_path(judgments).write_text("{not json")
+    assert client.judge(bob, item_id="item0", choice="A")[0] == 503
+    assert len(judgments.read_text().splitlines()) == 3
 
 
 def test_serve_command_binds_loopback_only_with_waitress(rating_set, tmp_path, capsys):

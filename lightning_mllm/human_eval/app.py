@@ -25,9 +25,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, jsonify, render_template, request, send_file
+from flask import Flask, abort, current_app, jsonify, render_template, request, send_file
 
-from lightning_mllm.human_eval.invites import invites_path, load_invites, rater_for
+from lightning_mllm.human_eval.invites import InviteError, invites_path, load_invites, rater_for
 from lightning_mllm.human_eval.judgments_store import append_judgment, ensure_writable, make_judgment, rated_by
 from lightning_mllm.human_eval.rating_set import load_rating_set, public_item
 
@@ -67,7 +67,12 @@ class RatingSession:
         if token is None:
             abort(401, description="an invite link is needed (ask the organiser for yours)")
         # Read on every request (a small file): invites and revocations apply without a restart.
-        rater = rater_for(load_invites(self.invites_path), token)
+        try:
+            invites = load_invites(self.invites_path)
+        except InviteError as err:  # hand-edited into a broken state while serving: refuse everyone
+            current_app.logger.error("%s", err)
+            abort(503, description="the server cannot read its invites file; tell the organiser")
+        rater = rater_for(invites, token)
         if rater is None:
             abort(401, description="this invite link is not valid or has been revoked")
         return rater
@@ -145,6 +150,7 @@ def create_app(set_path: str | Path, judgments_path: str | Path) -> Flask:
     @app.errorhandler(401)
     @app.errorhandler(404)
     @app.errorhandler(413)
+    @app.errorhandler(503)
     def error(err):
         response = jsonify(error=err.description)
         if err.code == 401:

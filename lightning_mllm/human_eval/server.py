@@ -58,7 +58,7 @@ class RatingServer:
         """The URL raters open (before ``#invite=``); a wildcard host becomes this machine's name."""
         host, port = self.address
         if host in ("0.0.0.0", "::"):
-            host = socket.getfqdn()
+            host = socket.gethostname()  # no DNS look-up, which could hang on an offline machine
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     def run(self) -> None:
