@@ -9,6 +9,7 @@ the vision tower gets a few seconds of pretraining on synthetic scenes, as a sta
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -32,8 +33,10 @@ LLAMA3_CHAT_TEMPLATE = (
 )
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                   "<|eot_id|>", "<|finetune_right_pad_id|>"]
-# Part of the cache folder names: bump it whenever the tiny architectures change.
-TINY_VERSION = 7
+# The files whose code decides the tiny backbones' weights: their hash is part of the cache
+# folder names, so editing any of them rebuilds the backbones and an unchanged checkout (a second
+# test run, a CI cache) reuses them.
+_BUILDING_CODE = ("tiny_backbones.py", "tiny_vision_pretraining.py", "synthetic_scenes.py")
 DEFAULT_CACHE = Path(os.environ.get("LIGHTNING_MLLM_CACHE", Path.home() / ".cache" / "lightning_mllm"))
 
 
@@ -134,4 +137,12 @@ def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, 
             torch.manual_seed(seed)
             build(folder)
 
-    return str(save_folder_once(root / f"tiny-{kind}-v{TINY_VERSION}-seed{seed}", save))
+    return str(save_folder_once(root / f"tiny-{kind}-{code_key()}-seed{seed}", save))
+
+
+def code_key() -> str:
+    """A short hash of the code that builds the tiny backbones (see ``_BUILDING_CODE``)."""
+    digest = hashlib.sha256()
+    for name in _BUILDING_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]

@@ -11,12 +11,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# The tiny backbones are cached across runs in the checkout's ignored .cache/ folder (their folder
+# names carry a hash of the code that builds them, so a code change rebuilds them). Set here,
+# before any project module reads it, so the CLI's ${tiny_backbone:...} resolver uses the same folders.
+TEST_CACHE = Path(os.environ.get("LIGHTNING_MLLM_TEST_CACHE", Path(__file__).resolve().parents[1] / ".cache" / "tests"))
+os.environ["LIGHTNING_MLLM_CACHE"] = str(TEST_CACHE)
+
+
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cache")
-    # The CLI's ${tiny_backbone:...} resolver reads this, so CLI tests use the same folders.
-    os.environ["LIGHTNING_MLLM_CACHE"] = str(path)
-    return path
+def cache_dir() -> Path:
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    return TEST_CACHE
 
 
 @pytest.fixture(scope="session")
