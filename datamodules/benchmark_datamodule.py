@@ -44,13 +44,16 @@ class BenchmarkDataModule(L.LightningDataModule):
         batch_size: Prompts per generation call.
         num_workers: Loader processes that decode images and tokenize prompts.
         judge: Hugging Face id or folder of an LLM that rates open-ended answers; none by default.
+        judge_image: Show the judge the image (``judge`` is then an image-text-to-text model).
+        judge_device: Where the judge runs; ``auto`` spreads it over every visible GPU (``device_map="auto"``).
         name: Run name recorded in the results.
         backbone: Backbone name recorded for the sweep report.
         basque_share: Percentage of Basque in the run's instruction data, for the sweep report.
     """
 
     def __init__(self, benchmarks: list[BenchmarkSpec], out: str = "runs/eval", batch_size: int = 16,
-                 num_workers: int = 2, judge: str | None = None, name: str | None = None,
+                 num_workers: int = 2, judge: str | None = None, judge_image: bool = False,
+                 judge_device: str = "auto", name: str | None = None,
                  backbone: str | None = None, basque_share: float | None = None):
         super().__init__()
         self.benchmarks = benchmarks
@@ -58,6 +61,8 @@ class BenchmarkDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.judge = judge
+        self.judge_image = judge_image
+        self.judge_device = judge_device
         self.run = {"name": name, "backbone": backbone, "basque_share": basque_share, "checkpoint": None,
                     "model": None, "judge": judge}
         self.items: list[BenchItem] = []
@@ -76,8 +81,7 @@ class BenchmarkDataModule(L.LightningDataModule):
     def write_results(self, answers: dict[str, dict[str, Any]], checkpoint: str | None = None) -> dict[str, Path]:
         """Scores the answers of every item (called on rank 0 after they were gathered)."""
         if self.judge:
-            device = str(self.trainer.lightning_module.device) if self.trainer else "cpu"
-            add_ratings(LLMJudge(self.judge, device=device), self.items, answers)
+            add_ratings(LLMJudge(self.judge, device=self.judge_device, image=self.judge_image), self.items, answers)
         rows, records = score(self.items, answers)
         paths = write_report(self.out, {**self.run, "checkpoint": checkpoint}, rows, records)
         rank_zero_info(markdown_table(rows) + f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -39,6 +39,9 @@ def evaluate(
     device: str = "auto",
     model: dict[str, Any] | None = None,
     judge: str | None = None,
+    judge_image: bool = False,
+    judge_device: str = "auto",
+    judge_dtype: str = "bfloat16",
     judge_batch_size: int = 8,
     name: str | None = None,
     backbone: str | None = None,
@@ -58,8 +61,13 @@ def evaluate(
         device: ``auto`` (a GPU when there is one), ``cuda``, ``cpu``...
         model: Model settings to override, e.g. ``{llm: /models/Llama-3.1-8B-Instruct}`` when the
             backbones live elsewhere than during training (``checkpoint`` only).
-        judge: Hugging Face id or folder of an instruction-tuned LLM that rates open-ended answers
+        judge: Hugging Face id or folder of an instruction-tuned model that rates open-ended answers
             (1-10, fixed bilingual rubric); none by default (reference metrics only).
+        judge_image: Show the judge the image: ``judge`` is then an image-text-to-text model (any
+            Hugging Face vision-language model, an exported LLaVA folder...).
+        judge_device: Where the judge runs: ``auto`` spreads it over every visible GPU
+            (``device_map="auto"``, for judges too big for one GPU), else ``cuda``, ``cpu``...
+        judge_dtype: The judge's weight dtype (``bfloat16``, ``float16``, ``float32``).
         judge_batch_size: Answers rated per judge call.
         name: Run name recorded in the results (default: the checkpoint's run folder or ``model_dir``'s name).
         backbone: Backbone name recorded for the sweep report (e.g. ``llama-3.1-8b-instruct``).
@@ -84,11 +92,13 @@ def evaluate(
     seconds = time.perf_counter() - start
     if judge:
         del trained  # the judge may need the memory
-        add_ratings(LLMJudge(judge, device=device, batch_size=judge_batch_size), items, answers, progress)
+        add_ratings(LLMJudge(judge, dtype=judge_dtype, device=judge_device, batch_size=judge_batch_size,
+                             image=judge_image), items, answers, progress)
     rows, records = score(items, answers)
     default_name = Path(model_dir).resolve().name if model_dir else Path(checkpoint).resolve().parent.parent.name
     run = {"name": name or default_name, "backbone": backbone, "basque_share": basque_share,
            "checkpoint": str(checkpoint) if checkpoint else None, "model": model_dir, "judge": judge,
+           "judge_sees_image": judge_image if judge else None,
            "answer_seconds": round(seconds, 2), "items_per_second": round(len(items) / max(seconds, 1e-9), 2)}
     paths = write_report(out, run, rows, records)
     print(markdown_table(rows))

@@ -51,7 +51,8 @@ def _write_jsonl(path, records) -> str:
 
 
 def test_formats_are_listed():
-    assert set(FORMATS) == {"mmbench_tsv", "mmstar_parquet", "aokvqa_json", "vqav2_official", "mc", "vqa", "open"}
+    assert set(FORMATS) == {"mmbench_tsv", "mmstar_parquet", "aokvqa_json", "vqav2_official", "mc", "vqa", "open",
+                            "vqav2", "aokvqa", "aokvqa_direct", "wildvision"}
     with pytest.raises(ValueError, match="unknown benchmark format"):
         load_items("mmbench", "x.tsv", "mmbench", "en")
 

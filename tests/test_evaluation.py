@@ -47,7 +47,7 @@ def test_scores_match_hand_computed_values():
              *rotations(BenchItem("circ", "en", "1", "mc", "Q", {"A": "x", "B": "y"}, "A")),
              *rotations(BenchItem("circ", "en", "2", "mc", "Q", {"A": "x", "B": "y"}, "B"))]
     answers = {"quiz/en/1": "B", "quiz/en/2": "The answer is blue.", "quiz/en/3": "I cannot tell.",
-               "vqa/eu/1": "bi", "vqa/eu/2": "Two",
+               "vqa/eu/1": "bi", "vqa/eu/2": "Bi.",
                # item 1 right under both rotations; item 2 right only under the first
                "circ/en/1#rot0": "A", "circ/en/1#rot1": "B", "circ/en/2#rot0": "B", "circ/en/2#rot1": "B"}
     answers = {k: {"prediction": v, "error": None} for k, v in answers.items()}
@@ -57,7 +57,7 @@ def test_scores_match_hand_computed_values():
     quiz = by[("quiz", "en")]
     # 2 right of 4: the unparseable reply and the broken image stay in the denominator.
     assert (quiz["score"], quiz["count"], quiz["unparseable"], quiz["image_errors"]) == (0.5, 4, 1, 1)
-    # VQA soft accuracy: 2 matching humans of 10 -> 0.6; "Two" normalises to "2" -> 1.0.
+    # VQA soft accuracy: 2 matching humans of 10 -> 0.6; Basque "Bi." normalises to "2" -> 1.0.
     assert by[("vqa", "eu")]["score"] == pytest.approx((0.6 + 1.0) / 2)
     circ = by[("circ", "en")]
     assert (circ["metric"], circ["score"], circ["count"], circ["replies"]) == ("circular_accuracy", 0.5, 2, 4)
@@ -70,7 +70,9 @@ def test_an_item_without_an_answer_is_a_loud_error():
 
 
 @pytest.mark.parametrize("reply, rating", [("Good. Rating: [[8]]", 8), ("Rating: [[10]]", 10), ("[[ 3 ]]", 3),
-                                           ("Rating: 8", None), ("[[8]] or maybe [[6]]", None),
+                                           ("Rating: [[8.5]]", 8.5), ("I give it 8/10.", 8), ("Score: 7.5 / 10", 7.5),
+                                           ("[[9]] (I would say 6/10 at first)", 9), ("Rating: 8", None),
+                                           ("[[8]] or maybe [[6]]", None), ("8/10 or 6/10", None), ("18/10", None),
                                            ("Rating: [[0]]", None), ("Rating: [[11]]", None), ("", None)])
 def test_judge_ratings_are_parsed_or_counted_as_unparseable(reply, rating):
     assert parse_rating(reply) == rating
@@ -164,15 +166,15 @@ def test_benchmark_eval_logs_scores_images_and_answers_during_training(trained, 
 
 
 def test_llm_judge_rates_or_counts_every_answer(tiny_paths):
-    judge = LLMJudge(tiny_paths["llm"], dtype="float32", batch_size=2, max_new_tokens=6)
+    judge = LLMJudge(tiny_paths["llm"], dtype="float32", device="cpu", batch_size=2, max_new_tokens=6)
     cases = [("What colour?", "Red.", "Red."), ("Zer kolore?", "Gorria.", ""), ("Where?", "Left.", "")]
     rated = judge.rate(cases, progress=False)
     assert len(rated) == 3
-    for rating, reply in rated:
-        assert rating == parse_rating(reply)  # a random tiny judge: unparseable, and counted as such
+    for rating, reply, error in rated:
+        assert rating == parse_rating(reply) and error is None  # a random tiny judge: unparseable, and counted
     items = [BenchItem("open", "en", str(i), "open", q, answer=r) for i, (q, _, r) in enumerate(cases)]
-    answers = {it.key: {"prediction": a, "error": None, "rating": rt, "judge_reply": rp}
-               for it, (_, a, _), (rt, rp) in zip(items, cases, rated)}
+    answers = {it.key: {"prediction": a, "error": None, "rating": rt, "judge_reply": rp, "judge_error": er}
+               for it, (_, a, _), (rt, rp, er) in zip(items, cases, rated)}
     (row,), _ = score(items, answers)
     assert row["metric"] == "judge_rating"
-    assert row["judge_unparseable"] == sum(r is None for r, _ in rated)
+    assert row["judge_unparseable"] == sum(r is None for r, _, _ in rated)

@@ -1,51 +1,163 @@
-"""VQAv2 answer normalisation and leave-one-out soft accuracy."""
+"""Short-answer scoring: the official VQA accuracy (held against a reference port), exact match for
+sets without ten answers, and the Basque normalisation."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from lightning_mllm.evaluation.vqa_metric import normalize_vqa_answer, vqa_soft_accuracy
+from lightning_mllm.evaluation.items import BenchItem
+from lightning_mllm.evaluation.scoring import score
+from lightning_mllm.evaluation.vqa_metric import (
+    EXACT,
+    SOFT,
+    evalai_answer,
+    normalize_vqa_answer,
+    vqa_exact_match,
+    vqa_score,
+    vqa_soft_accuracy,
+)
+
+# --- REFERENCE IMPLEMENTATION, written for this test from the logic of the official VQA evaluation
+# (GT-Vision-Lab/VQA PythonEvaluationTools/vqaEvaluation/vqaEval.py: evaluate, processPunctuation,
+# processDigitArticle) and of the EvalAI answer processor that LLaVA and lmms-eval apply to
+# predictions (lmms_eval/tasks/_task_utils/vqa_eval_metric.py). Its contraction table holds only
+# the entries the inputs below touch. Not our code; used nowhere else. ---------------------------
+_REF_PUNCT = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
+_REF_COMMA = re.compile(r"(\d)(,)(\d)")
+_REF_PERIOD = re.compile(r"(?!<=\d)(\.)(?!\d)")
+_REF_MANUAL = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+               "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+_REF_CONTRACTIONS = {"dont": "don't", "isnt": "isn't", "whats": "what's", "Im": "I'm", "somebody'd": "somebodyd",
+                     "couldnt've": "couldn't've"}
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Two", "2"),
-    ("none", "0"),
-    ("The dog", "dog"),
-    ("  A\tcat\n", "cat"),
-    ("Yes.", "yes"),
-    ("2.5", "2.5"),
-    ("2.", "2"),
-    ("U.S.A.", "usa"),
-    ("10,000", "10000"),
-    ("black-and-white", "black and white"),
-    ("red, white", "red white"),
-    ("Pizza?!", "pizza"),
-    ("dont", "don't"),
-    ("isnt", "isn't"),
-    ("whats", "what's"),
-    ("couldnt've", "couldn't've"),
-    ("well", "well"),
-    ("Bi txakur.", "bi txakur"),
-])
-def test_normalize_vqa_answer(text: str, expected: str) -> None:
-    assert normalize_vqa_answer(text) == expected
+def _ref_punct(text: str) -> str:
+    out = text
+    for p in _REF_PUNCT:
+        if (p + " " in text or " " + p in text) or (re.search(_REF_COMMA, text) is not None):
+            out = out.replace(p, "")
+        else:
+            out = out.replace(p, " ")
+    return _REF_PERIOD.sub("", out, re.UNICODE)
+
+
+def _ref_digit_article(text: str) -> str:
+    out = []
+    for word in text.lower().split():
+        word = _REF_MANUAL.setdefault(word, word)
+        if word not in ["a", "an", "the"]:
+            out.append(word)
+    return " ".join(_REF_CONTRACTIONS.get(word, word) for word in out)
+
+
+def _ref_evalai(item: str) -> str:
+    item = item.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
+    item = item.replace("\n", " ").replace("\t", " ").strip()
+    return _ref_digit_article(_ref_punct(item))
+
+
+def reference_vqa_accuracy(prediction: str, answers: list[str]) -> float:
+    """The official accuracy of one question, the prediction first put through EvalAI's processor."""
+    gts = [{"answer": a.replace("\n", " ").replace("\t", " ").strip(), "answer_id": i} for i, a in enumerate(answers)]
+    res = _ref_evalai(prediction).replace("\n", " ").replace("\t", " ").strip()
+    if len({g["answer"] for g in gts}) > 1:
+        for g in gts:
+            g["answer"] = _ref_digit_article(_ref_punct(g["answer"]))
+        res = _ref_digit_article(_ref_punct(res))
+    accs = []
+    for gt in gts:
+        others = [g for g in gts if g != gt]
+        accs.append(min(1, len([g for g in others if g["answer"] == res]) / 3))
+    return sum(accs) / len(accs)
+
+
+# Ten-answer cases: (prediction, answers).
+TEN = [
+    ("Two", ["2"] * 10),
+    ("two", ["2"] * 3 + ["3"] * 7),
+    ("Yes.", ["yes"] * 9 + ["no"]),
+    ("The dog", ["dog"] * 4 + ["puppy"] * 6),
+    ("10,000", ["10000"] * 2 + ["10,000"] * 8),
+    ("black-and-white", ["black and white"] * 5 + ["gray"] * 5),
+    ("red, white", ["red white"] * 6 + ["red"] * 4),
+    ("Pizza?!", ["pizza"] * 10),
+    ("dont", ["don't"] * 3 + ["no"] * 7),
+    ("whats up", ["what's up"] * 10),
+    ("The man's hat", ["man's hat"] * 6 + ["hat"] * 4),
+    ("Im", ["im"] * 3 + ["i'm"] * 7),
+    ("2.5", ["2.5"] * 4 + ["2"] * 6),
+    ("U.S.A.", ["usa"] * 5 + ["us"] * 5),
+    ("A  cat\n", ["cat"] * 2 + ["a cat"] * 3 + ["kitten"] * 5),
+    ("none", ["0"] * 2 + ["none"] * 2 + ["zero"] + ["1"] * 5),
+    ("left", ["Left"] * 10),
+    ("(left)", ["left"] * 7 + ["right"] * 3),
+]
+
+
+@pytest.mark.parametrize(("prediction", "answers"), TEN)
+def test_ten_answers_score_as_the_official_evaluation(prediction: str, answers: list[str]) -> None:
+    assert vqa_soft_accuracy(prediction, answers) == pytest.approx(reference_vqa_accuracy(prediction, answers))
+    assert vqa_score(prediction, answers) == (pytest.approx(reference_vqa_accuracy(prediction, answers)), SOFT)
 
 
 @pytest.mark.parametrize(("matches", "expected"), [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)])
 def test_soft_accuracy_out_of_ten(matches: int, expected: float) -> None:
-    # "Two" normalises to "2", so it matches exactly the "2" answers.
     answers = ["2"] * matches + ["3"] * (10 - matches)
     assert vqa_soft_accuracy("Two", answers) == pytest.approx(expected)
 
 
-def test_soft_accuracy_normalises_answers_too() -> None:
-    answers = ["the dog", "Dog", "dog."] + ["cat"] * 7
-    assert vqa_soft_accuracy("dog", answers) == pytest.approx(0.9)
+@pytest.mark.parametrize(("prediction", "answers", "expected"), [
+    ("Dog.", ["dog"], 1.0), ("the dog", ["dog"], 1.0), ("Two", ["2"], 1.0), ("cat", ["dog"], 0.0),
+    ("yes", ["yes", "no", "maybe"], 1.0), ("2", ["two", "three"], 1.0),
+])
+def test_fewer_than_ten_answers_are_exact_match(prediction: str, answers: list[str], expected: float) -> None:
+    # The soft formula would give a right single answer 0 (no other human to agree with it).
+    assert vqa_score(prediction, answers) == (expected, EXACT)
+    assert vqa_soft_accuracy("dog", ["dog"]) == 0.0
 
 
-def test_soft_accuracy_is_leave_one_out() -> None:
-    # Held out "yes": 1 of the others agrees (twice); held out "no": 2 agree -> (1/3 + 1/3 + 2/3) / 3.
-    assert vqa_soft_accuracy("yes", ["yes", "yes", "no"]) == pytest.approx(4 / 9)
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Two", "2"), ("The dog", "dog"), ("Yes.", "yes"), ("2.5", "2.5"), ("U.S.A.", "usa"), ("10,000", "10000"),
+    ("black-and-white", "black and white"), ("dont", "don't"), ("Im", "im"), ("well", "well"),
+])
+def test_english_normal_form_is_the_evalai_processor(text: str, expected: str) -> None:
+    assert evalai_answer(text) == normalize_vqa_answer(text) == _ref_evalai(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Bi", "2"), ("bi txakur.", "2 txakur"), ("Hamabi", "12"), ("hemeretzi", "19"), ("hogei", "20"),
+    ("hogeita bat", "21"), ("hogeitabat", "21"), ("hogeita hamar", "30"), ("berrogei", "40"),
+    ("berrogeita hamar", "50"), ("hirurogei", "60"), ("hirurogeita hamabost", "75"), ("laurogei", "80"),
+    ("laurogeita hemeretzi", "99"), ("ehun", "100"), ("ehun eta bat", "101"), ("berrehun eta hogeita bost", "225"),
+    ("mila", "1000"), ("bortz", "5"), ("bat ere ez", "0"), ("Zero", "0"),
+    ("2,5", "2.5"), ("2,5 metro", "2.5 metro"), ("gorria, urdina", "gorria urdina"), ("Bai!", "bai"),
+    ("txuri-beltza", "txuri beltza"), ("10.000", "10.000"),
+    # Determined forms name things, not counts.
+    ("bata", "bata"), ("biak", "biak"), ("hirurak", "hirurak"),
+])
+def test_basque_normal_form(text: str, expected: str) -> None:
+    assert normalize_vqa_answer(text, "eu") == expected
+
+
+def test_basque_number_words_and_digits_are_the_same_answer() -> None:
+    assert vqa_exact_match("bi", ["2"], "eu") == vqa_exact_match("2", ["bi"], "eu") == 1.0
+    assert vqa_soft_accuracy("hogeita bat", ["21"] * 3 + ["hogei"] * 7, "eu") == pytest.approx(0.9)
+    # The English rules would read the decimal comma as a thousands comma: "2,5" -> "25".
+    assert vqa_exact_match("2,5", ["2.5"], "eu") == 1.0 and vqa_exact_match("2,5", ["2.5"], "en") == 0.0
+
+
+def test_results_say_which_metric_was_used() -> None:
+    items = [BenchItem("v", "en", "1", "vqa", "Q?", answers=["dog"] * 10),
+             BenchItem("v", "en", "2", "vqa", "Q?", answers=["cat"]),
+             BenchItem("s", "eu", "1", "vqa", "Q?", answers=["bi"])]
+    answers = {"v/en/1": "dog", "v/en/2": "Cat.", "s/eu/1": "2"}
+    rows, records = score(items, {k: {"prediction": v, "error": None} for k, v in answers.items()})
+    by = {r["benchmark"]: r for r in rows}
+    assert [r["metric"] for r in records] == [SOFT, EXACT, EXACT]
+    assert (by["v"]["metric"], by["v"]["soft_items"], by["v"]["exact_items"]) == (f"{SOFT}+{EXACT}", 1, 1)
+    assert (by["s"]["metric"], by["s"]["score"]) == (EXACT, 1.0)
 
 
 def test_soft_accuracy_needs_answers() -> None:

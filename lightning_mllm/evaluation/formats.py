@@ -9,14 +9,27 @@ Formats and the keys (columns) each row needs:
                     letter columns A-J; ``image`` is base64, or the index of the row holding it.
     mmstar_parquet  MMStar Parquet: ``index, question, image, answer``; the options are parsed out of
                     ``question`` (``...?\\nOptions: A: x, B: y``).
-    aokvqa_json     A-OKVQA JSON list: ``question_id, question, choices``, and ``image`` or
-                    ``image_id`` (``{image_root}/{image_id:012d}.jpg``, COCO 2017 naming).
     vqav2_official  VQAv2 questions JSON (``question_id, image_id, question``) joined to the
                     annotations JSON (``question_id, answers``); images under ``image_root``.
     mc, vqa, open   Generic ``.jsonl``, ``.json`` or ``.parquet``: ``question`` (``open`` also takes
                     ``prompt``); ``mc`` adds ``options`` and ``answer``, ``vqa`` adds ``answers`` (or
                     ``answer``); optional ``id``, ``image`` or ``image_base64``, ``hint``,
                     ``category`` and, for ``open``, ``reference``.
+
+Published files read like the generic formats with other column names (``DEFAULT_COLUMNS``:
+our field -> the file's column; a spec's ``columns`` replaces single entries, e.g.
+``{reference: claude-3-sonnet-20240229}``). Any ``.jsonl``, ``.json`` or ``.parquet``:
+    vqav2           VQAv2 as lmms-eval's Parquet or JSONL: ``question_id`` (kept as the item id),
+                    ``question``, ``answers`` (``{"answer": ...}`` entries or strings), ``image``;
+                    ``answer_type`` is the category. Ten answers: soft accuracy.
+    aokvqa          A-OKVQA multiple choice (the Hugging Face Parquet or the official JSON):
+                    ``question_id``, ``question``, ``choices``, ``correct_choice_idx``, and ``image``
+                    or ``image_id`` (``{image_root}/{image_id:012d}.jpg``, COCO 2017 naming);
+                    ``direct_answers`` and the rationales stay in the item's meta.
+                    ``aokvqa_json`` is the same reader under its older name.
+    aokvqa_direct   A-OKVQA direct answer: ``direct_answers`` (ten) as the human answers.
+    wildvision      WildVision-Bench open prompts: ``question_id``, ``instruction``, ``image``; set
+                    ``columns: {reference: <a model's answer column>}`` to score against one.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightning_mllm.evaluation.format_rows import (
+    Required,
     Row,
     answer_letter,
     answer_texts,
@@ -46,10 +60,21 @@ from lightning_mllm.evaluation.format_rows import (
 )
 from lightning_mllm.evaluation.items import LETTERS, BenchItem, BenchmarkFileError, decode_base64_image
 
-FORMATS = ("mmbench_tsv", "mmstar_parquet", "aokvqa_json", "vqav2_official", "mc", "vqa", "open")
+FORMATS = ("mmbench_tsv", "mmstar_parquet", "aokvqa_json", "vqav2_official", "mc", "vqa", "open", "vqav2", "aokvqa",
+           "aokvqa_direct", "wildvision")
+# Published formats read by the generic reader of a kind, under other column names (our field -> column).
+DEFAULT_COLUMNS: dict[str, dict[str, str]] = {
+    "mc": {}, "vqa": {}, "open": {},
+    "vqav2": {"id": "question_id", "category": "answer_type"},
+    "aokvqa": {"id": "question_id", "options": "choices", "answer": "correct_choice_idx"},
+    "aokvqa_json": {"id": "question_id", "options": "choices", "answer": "correct_choice_idx"},
+    "aokvqa_direct": {"id": "question_id", "answers": "direct_answers"},
+    "wildvision": {"id": "question_id", "question": "instruction"},
+}
+GENERIC_KIND = {"mc": "mc", "vqa": "vqa", "open": "open", "vqav2": "vqa", "aokvqa": "mc", "aokvqa_json": "mc",
+                "aokvqa_direct": "vqa", "wildvision": "open"}
 MMBENCH_REQUIRED = ("index", "question", "image", "A", "B", "answer")
 MMSTAR_REQUIRED = ("index", "question", "image", "answer")
-AOKVQA_REQUIRED = ("question_id", "question", "choices", ("image", "image_id"))
 VQAV2_REQUIRED = ("question_id", "image_id", "question")
 VQAV2_ANNOTATION_REQUIRED = ("question_id", "answers")
 GENERIC_REQUIRED = {
@@ -71,6 +96,7 @@ class Source:
         lang: Language code written into every item.
         image_root: Folder that relative image paths start from (default: the file's folder).
         annotations: Second file of a two-file format (VQAv2's annotations JSON).
+        columns: Our field -> the file's column, for the generic readers.
     """
 
     path: str
@@ -78,6 +104,22 @@ class Source:
     lang: str
     image_root: str | None = None
     annotations: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+
+    def column(self, field: str) -> str:
+        """The file's column that holds ``field``."""
+        return dict(self.columns).get(field, field)
+
+    def file_keys(self, required: Required) -> list[str | tuple[str, ...]]:
+        """``required`` (our field names) as the file's column names."""
+        return [tuple(map(self.column, key)) if isinstance(key, tuple) else self.column(key) for key in required]
+
+    def renamed(self, row: Row) -> Row:
+        """``row`` with the mapped columns under our field names."""
+        mapped = {column for field, column in self.columns if field != column}
+        data = {key: value for key, value in row.data.items() if key not in mapped}
+        data.update({field: row.data[column] for field, column in self.columns if column in row.data})
+        return Row(row.where, row.number, data)
 
     @property
     def image_base(self) -> str:
@@ -93,7 +135,8 @@ class Source:
 
 
 def load_items(format: str, path: str, benchmark: str, lang: str, image_root: str | None = None,
-               annotations: str | None = None, limit: int | None = None) -> list[BenchItem]:
+               annotations: str | None = None, limit: int | None = None,
+               columns: dict[str, str] | None = None) -> list[BenchItem]:
     """Reads one benchmark file (one language) into items.
 
     Args:
@@ -105,12 +148,14 @@ def load_items(format: str, path: str, benchmark: str, lang: str, image_root: st
             ``vqav2_official`` and by ``aokvqa_json`` rows without an ``image`` path.
         annotations: ``vqav2_official`` only: the annotations JSON with the human answers.
         limit: Keep only the first ``limit`` items (all when None).
+        columns: Generic and published formats (``DEFAULT_COLUMNS``): our field -> the file's
+            column, replacing the format's defaults one field at a time.
 
     Returns:
         The items in file order.
 
     Raises:
-        ValueError: Unknown ``format`` or a negative ``limit``.
+        ValueError: Unknown ``format``, a negative ``limit`` or ``columns`` for a format without them.
         BenchmarkFileError: A missing file, missing columns or keys, a row with a bad field, a
             repeated id or a file without items; the message names the file, row and field.
     """
@@ -121,7 +166,11 @@ def load_items(format: str, path: str, benchmark: str, lang: str, image_root: st
     for name, file in (("path", path), ("annotations", annotations)):
         if file is not None and not os.path.isfile(file):
             raise BenchmarkFileError(f"{benchmark}/{lang}: {name} {file} is not a file")
-    source = Source(path, benchmark, lang, image_root, annotations)
+    if columns and format not in DEFAULT_COLUMNS:
+        raise ValueError(f"{benchmark}/{lang}: format {format!r} has fixed columns; 'columns' applies to "
+                         f"{', '.join(DEFAULT_COLUMNS)}")
+    mapping = {**DEFAULT_COLUMNS.get(format, {}), **(columns or {})}
+    source = Source(path, benchmark, lang, image_root, annotations, tuple(mapping.items()))
     items: list[BenchItem] = []
     seen: set[str] = set()
     for item in itertools.islice(_READERS[format](source), limit):
@@ -172,20 +221,9 @@ def _mmstar_parquet(source: Source) -> Iterator[BenchItem]:
                           meta=extra_fields(row, {"index", "question", "answer", "image", "category"}))
 
 
-def _aokvqa_json(source: Source) -> Iterator[BenchItem]:
-    for row in json_rows(read_json(source.path), source.path):
-        check_row_keys(row, AOKVQA_REQUIRED)
-        options = lettered_options(row, "choices", row.data["choices"])
-        yield source.item(row, id=item_id(row, "question_id"), kind="mc",
-                          question=text_field(row, "question", True), options=options,
-                          answer=answer_letter(row, options, "correct_choice_idx"), image=_aokvqa_image(row, source),
-                          meta=extra_fields(row, {"question_id", "question", "choices", "correct_choice_idx",
-                                                  "image"}))
-
-
 def _aokvqa_image(row: Row, source: Source) -> bytes | str | None:
-    if row.data.get("image"):
-        return image_value(row, "image", source.image_base)
+    if row.data.get("image") or row.data.get("image_base64"):
+        return _generic_image(row, source)
     if source.image_root is None:
         raise BenchmarkFileError(f"{source.path}: the rows name images by 'image_id' only; pass image_root "
                                  "(the COCO 2017 image folder, e.g. .../coco/val2017) to find them")
@@ -231,23 +269,31 @@ def _annotations_by_question(path: str) -> dict[str, Row]:
     return {str(row.data["question_id"]): row for row in rows}
 
 
-def _generic(kind: str) -> Callable[[Source], Iterator[BenchItem]]:
+def _generic(format: str) -> Callable[[Source], Iterator[BenchItem]]:
+    kind, coco = GENERIC_KIND[format], format.startswith("aokvqa")
+    # A-OKVQA's test split has no answers; its rows name images by COCO id when not embedded.
+    required = (("question", "options") if kind == "mc" else GENERIC_REQUIRED[kind]) + (("image", "image_id"),) \
+        if coco else GENERIC_REQUIRED[kind]
+
     def read(source: Source) -> Iterator[BenchItem]:
-        for row in read_rows(source.path, GENERIC_REQUIRED[kind]):
-            check_row_keys(row, GENERIC_REQUIRED[kind])
+        for raw in read_rows(source.path, source.file_keys(required)):
+            check_row_keys(raw, source.file_keys(required))  # names the file's columns
+            row = source.renamed(raw)
+            fields = _generic_fields(row, kind, answer_required=not coco)
+            image = _aokvqa_image(row, source) if coco else _generic_image(row, source)
             yield source.item(row, id=item_id(row), kind=kind, hint=text_field(row, "hint"),
-                              category=text_field(row, "category"), image=_generic_image(row, source),
-                              meta=extra_fields(row, GENERIC_FIELDS), **_generic_fields(row, kind))
+                              category=text_field(row, "category"), image=image, meta=extra_fields(row, GENERIC_FIELDS),
+                              **fields)
 
     return read
 
 
-def _generic_fields(row: Row, kind: str) -> dict[str, Any]:
+def _generic_fields(row: Row, kind: str, answer_required: bool = True) -> dict[str, Any]:
     """The fields that depend on the kind: question, options and answer(s)."""
     if kind == "mc":
         options = lettered_options(row, "options", row.data["options"])
         return {"question": text_field(row, "question", True), "options": options,
-                "answer": answer_letter(row, options, required=True)}
+                "answer": answer_letter(row, options, required=answer_required)}
     if kind == "vqa":
         key = "answers" if row.data.get("answers") is not None else "answer"
         return {"question": text_field(row, "question", True), "answers": answer_texts(row, key)}
@@ -267,7 +313,6 @@ def _generic_image(row: Row, source: Source) -> bytes | str | None:
 _READERS: dict[str, Callable[[Source], Iterator[BenchItem]]] = {
     "mmbench_tsv": _mmbench_tsv,
     "mmstar_parquet": _mmstar_parquet,
-    "aokvqa_json": _aokvqa_json,
     "vqav2_official": _vqav2_official,
-    **{kind: _generic(kind) for kind in ("mc", "vqa", "open")},
+    **{format: _generic(format) for format in GENERIC_KIND},
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from lightning_mllm.evaluation.circular import rotations
+from lightning_mllm.evaluation.circular import copy_groups, rotations
 from lightning_mllm.evaluation.formats import FORMATS, load_items
 from lightning_mllm.evaluation.items import BenchItem
 
@@ -20,11 +20,17 @@ class BenchmarkSpec:
         path: The file (a local path: nothing is downloaded).
         image_root: Folder that relative image paths (or COCO ids) resolve against.
         annotations: VQAv2's annotations file (format ``vqav2_official`` only).
-        circular: Multiple choice only: MMBench's circular evaluation over every option rotation.
+        circular: Multiple choice only: MMBench's circular evaluation. A file that holds rotated
+            copies (MMBench's TSVs: index + k * 1e6) is grouped by ``index % 1_000_000``; any
+            other file is rotated here, one copy per option.
         limit: Keep only the first N items (quick checks).
         max_new_tokens: Longest generated answer; default by kind (mc 16, vqa 16, open 384).
         answer_format: End multiple-choice and short-answer prompts with LLaVA-1.5's answer-format
             instruction (in the item's language); turn off for models never trained with it.
+        columns: Our field -> the file's column (``id``, ``question``, ``options``, ``answer``,
+            ``answers``, ``reference``, ``image``, ``category``...), replacing single entries of the
+            format's defaults (``formats.DEFAULT_COLUMNS``: e.g. ``vqav2`` reads ``id`` from
+            ``question_id``); generic and published formats only.
     """
 
     name: str
@@ -37,6 +43,7 @@ class BenchmarkSpec:
     limit: int | None = None
     max_new_tokens: int | None = None
     answer_format: bool = True
+    columns: dict[str, str] | None = None
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -45,14 +52,15 @@ class BenchmarkSpec:
     def load(self) -> list[BenchItem]:
         """The items of the file, expanded to every option rotation when ``circular``."""
         items = load_items(self.format, self.path, self.name, self.lang, image_root=self.image_root,
-                           annotations=self.annotations, limit=self.limit)
+                           annotations=self.annotations, limit=self.limit, columns=self.columns)
         if not self.answer_format or self.max_new_tokens:
             items = [replace(item, answer_format=self.answer_format, max_new_tokens=self.max_new_tokens)
                      for item in items]
         if self.circular:
             if any(item.kind != "mc" for item in items):
                 raise ValueError(f"benchmark {self.name}/{self.lang}: circular evaluation needs multiple-choice items")
-            items = [rotated for item in items for rotated in rotations(item)]
+            copies = copy_groups(items)
+            items = copies if copies is not None else [rotated for item in items for rotated in rotations(item)]
         return items
 
 

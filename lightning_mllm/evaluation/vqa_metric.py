@@ -1,89 +1,127 @@
-"""VQAv2 answer normalisation and soft accuracy, following the rules of the official evaluation.
+"""Short-answer (VQA) scoring in English and Basque, following the official VQA evaluation.
 
-A prediction earns credit from each human answer it agrees with: held against the other N-1
-human answers, it scores min(1, matches / 3), and the N scores are averaged. With ten answers of
-which k agree with the prediction that gives 0.3, 0.6, 0.9 and 1.0 for k = 1, 2, 3 and 4 or more.
+Which metric an item gets depends on how many human answers it has:
 
-Normalisation (applied to the prediction and to every human answer):
+- ten answers (VQAv2, A-OKVQA's direct answers): the official soft accuracy. Each human answer is
+  set aside in turn and the prediction scores min(1, matches among the other nine / 3); the ten
+  scores are averaged, so k agreeing answers give 0.3, 0.6, 0.9 and 1.0 for k = 1, 2, 3, >= 4.
+  The formula assumes ten answers: with one answer a right prediction would score 0.
+- any other number: exact match after normalisation (1 when the prediction equals one of the
+  answers), as lmms-eval scores single-answer sets.
 
-- newlines and tabs become spaces; the text is lower-cased;
-- each punctuation mark of the official list (; / [ ] " { } ( ) = + \\ _ - > < @ ` , ? !) is
-  deleted when it touches a space somewhere in the text, or when the text holds a number with a
-  thousands comma ("10,000"); otherwise it becomes a space ("black-and-white" -> "black and white");
-- a period not followed by a digit is deleted, so "2.5" stays and "yes." becomes "yes";
-- number words "none", "zero" ... "ten" become digits, the articles a/an/the are dropped and
-  contractions written without their apostrophe get it back ("dont" -> "don't").
+Normalisation, English (every language but Basque), in the reference's order:
 
-Basque answers go through the same steps; the English-only word lists do not touch them.
+1. the prediction goes through the EvalAI answer processor, as LLaVA and the VQA challenge
+   server do before scoring: lower case; "," and "?" deleted; "'s" split off as " 's"; then
+   steps 2 and 3;
+2. punctuation (``; / [ ] " { } ( ) = + \\ _ - > < @ ` , ? !``): when the text holds a number with
+   a thousands comma ("10,000") or the mark touches a space somewhere in the text, the mark is
+   deleted, otherwise it becomes a space ("black-and-white" -> "black and white"); then a period
+   not followed by a digit is deleted ("2.5" stays, "yes." -> "yes");
+3. lower case, the number words none/zero ... ten become digits, the articles a/an/the are dropped,
+   and the official table's contractions written without apostrophe get it back ("dont" -> "don't").
+
+For soft accuracy the official evaluation then runs steps 2-3 again on the prediction and on the
+human answers, but only when the answers are not all the same text; exact match applies the whole
+processor to both sides.
+
+Basque (``lang="eu"``), on the prediction and on every human answer alike
+(``lightning_mllm.evaluation.basque`` holds the word lists): lower case; a comma between digits
+is a decimal comma ("2,5" -> "2.5"); punctuation as in step 2; numbers written in words up to
+1000 become digits ("bi" = "2", "hogeita bat" = "21", "ehun" = "100"); no articles or
+contractions are touched.
 """
 
 from __future__ import annotations
 
 import re
 
-_PUNCTUATION = ";/[]\"{}()=+\\_-><@`,?!"
+from lightning_mllm.evaluation import basque
+
+VQA_ANSWERS = 10  # human answers per question that the soft accuracy is defined for
+SOFT, EXACT = "vqa_soft_accuracy", "exact_match"
+
+_PUNCTUATION = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?",
+                "!"]
 _THOUSANDS_COMMA = re.compile(r"\d,\d")
 _PERIOD = re.compile(r"\.(?!\d)")
+# The official code passes re.UNICODE (32) where ``sub`` takes its count: at most 32 periods go.
+_PERIOD_LIMIT = 32
 _NUMBERS = {word: str(value) for value, word in enumerate(
     "zero one two three four five six seven eight nine ten".split())} | {"none": "0"}
 _ARTICLES = {"a", "an", "the"}
+# The official table's misspelling -> contraction pairs that can match: its keys with capitals
+# ("Im", "Ive", "Id've") never do, since the words are lower-cased before the lookup.
+_CONTRACTIONS = dict(pair.split(">") for pair in """
+aint>ain't arent>aren't cant>can't couldve>could've couldnt>couldn't couldn'tve>couldn't've
+couldnt've>couldn't've didnt>didn't doesnt>doesn't dont>don't hadnt>hadn't hadnt've>hadn't've
+hadn'tve>hadn't've hasnt>hasn't havent>haven't hed>he'd hed've>he'd've he'dve>he'd've hes>he's howd>how'd
+howll>how'll hows>how's isnt>isn't itd>it'd itd've>it'd've it'dve>it'd've itll>it'll let's>let's maam>ma'am
+mightnt>mightn't mightnt've>mightn't've mightn'tve>mightn't've mightve>might've mustnt>mustn't
+mustve>must've neednt>needn't notve>not've oclock>o'clock oughtnt>oughtn't ow's'at>'ow's'at
+'ows'at>'ow's'at 'ow'sat>'ow's'at shant>shan't shed've>she'd've she'dve>she'd've she's>she's
+shouldve>should've shouldnt>shouldn't shouldnt've>shouldn't've shouldn'tve>shouldn't've
+somebody'd>somebodyd somebodyd've>somebody'd've somebody'dve>somebody'd've somebodyll>somebody'll
+somebodys>somebody's someoned>someone'd someoned've>someone'd've someone'dve>someone'd've
+someonell>someone'll someones>someone's somethingd>something'd somethingd've>something'd've
+something'dve>something'd've somethingll>something'll thats>that's thered>there'd thered've>there'd've
+there'dve>there'd've therere>there're theres>there's theyd>they'd theyd've>they'd've they'dve>they'd've
+theyll>they'll theyre>they're theyve>they've twas>'twas wasnt>wasn't wed've>we'd've we'dve>we'd've
+weve>we've werent>weren't whatll>what'll whatre>what're whats>what's whatve>what've whens>when's
+whered>where'd wheres>where's whereve>where've whod>who'd whod've>who'd've who'dve>who'd've wholl>who'll
+whos>who's whove>who've whyll>why'll whyre>why're whys>why's wont>won't wouldve>would've wouldnt>wouldn't
+wouldnt've>wouldn't've wouldn'tve>wouldn't've yall>y'all yall'll>y'all'll y'allll>y'all'll
+yall'd've>y'all'd've y'alld've>y'all'd've y'all'dve>y'all'd've youd>you'd youd've>you'd've
+you'dve>you'd've youll>you'll youre>you're youve>you've
+""".split())
 
-# The official table maps misspellings of these contractions back to them. Forms whose bare
-# spelling is a common word (we'll -> "well", it's -> "its", she'll -> "shell") are left out.
-_CONTRACTED = """
-ain't aren't can't could've couldn't couldn't've didn't doesn't don't hadn't hadn't've hasn't
-haven't he'd he'd've he's how'd how'll how's i'd've i'm i've isn't it'd it'd've it'll ma'am
-mightn't mightn't've might've mustn't must've needn't not've o'clock oughtn't shan't she'd've
-she's should've shouldn't shouldn't've somebody'd somebody'd've somebody'll somebody's someone'd
-someone'd've someone'll someone's something'd something'd've something'll that's there'd
-there'd've there're there's they'd they'd've they'll they're they've 'twas wasn't we'd've we've
-weren't what'll what're what's what've when's where'd where's where've who'd who'd've who'll
-who's who've why'll why're why's won't would've wouldn't wouldn't've y'all y'all'll y'all'd've
-you'd you'd've you'll you're you've
-""".split()
 
-
-def _misspellings(word: str) -> set[str]:
-    """Spellings of ``word`` with all, or one, of its apostrophes missing."""
-    spellings = {word.replace("'", "")}
-    spellings |= {word[:i] + word[i + 1:] for i, char in enumerate(word) if char == "'"}
-    return spellings - {word}
-
-
-_CONTRACTIONS = {spelling: word for word in _CONTRACTED for spelling in _misspellings(word)}
-
-
-def _strip_punctuation(text: str) -> str:
+def process_punctuation(text: str) -> str:
+    """Step 2 of the module docstring (the official ``processPunctuation``)."""
     delete_all = _THOUSANDS_COMMA.search(text) is not None
     out = text
     for mark in _PUNCTUATION:
-        # Decided on the original text, as the official code does: a mark that touches a space
-        # once ("x, y") is deleted everywhere rather than splitting words elsewhere.
+        # Decided on the original text: a mark that touches a space once ("x, y") is deleted
+        # everywhere rather than splitting words elsewhere.
         touches_space = f"{mark} " in text or f" {mark}" in text
         out = out.replace(mark, "" if delete_all or touches_space else " ")
-    return _PERIOD.sub("", out)
+    return _PERIOD.sub("", out, count=_PERIOD_LIMIT)
 
 
-def normalize_vqa_answer(text: str) -> str:
-    """The VQAv2 normal form of an answer, as described in the module docstring.
-
-    Args:
-        text: A predicted or human answer.
-
-    Returns:
-        The normalised answer: lower case, words separated by single spaces.
-    """
-    text = _strip_punctuation(text.replace("\n", " ").replace("\t", " ").strip().lower())
-    words = [_NUMBERS.get(word, word) for word in text.split()]
+def process_digit_article(text: str) -> str:
+    """Step 3 of the module docstring (the official ``processDigitArticle``)."""
+    words = [_NUMBERS.get(word, word) for word in text.lower().split()]
     return " ".join(_CONTRACTIONS.get(word, word) for word in words if word not in _ARTICLES)
 
 
-def vqa_soft_accuracy(prediction: str, answers: list[str]) -> float:
-    """The official VQAv2 accuracy of one prediction against the human answers.
+def _strip_space(text: str) -> str:
+    return text.replace("\n", " ").replace("\t", " ").strip()
+
+
+def evalai_answer(text: str) -> str:
+    """Step 1 of the module docstring: the EvalAI answer processor applied to a prediction."""
+    text = text.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
+    return process_digit_article(process_punctuation(_strip_space(text)))
+
+
+def normalize_basque_answer(text: str) -> str:
+    """The Basque normal form of an answer (see the module docstring)."""
+    text = basque.decimal_comma_to_point(_strip_space(text).lower())
+    return " ".join(basque.number_words_to_digits(process_punctuation(text).split()))
+
+
+def normalize_vqa_answer(text: str, lang: str = "en") -> str:
+    """The normal form exact match compares: the EvalAI processor, or the Basque rules for ``eu``."""
+    return normalize_basque_answer(text) if lang == "eu" else evalai_answer(text)
+
+
+def vqa_soft_accuracy(prediction: str, answers: list[str], lang: str = "en") -> float:
+    """The official VQA accuracy of one prediction against ten human answers.
 
     Args:
         prediction: The model's answer.
-        answers: The human answers (ten in VQAv2).
+        answers: The human answers; the formula is defined for ten (``VQA_ANSWERS``).
+        lang: The item's language; ``eu`` uses the Basque normalisation.
 
     Returns:
         The mean over answers i of min(1, matches among the other answers / 3), in [0, 1].
@@ -93,8 +131,29 @@ def vqa_soft_accuracy(prediction: str, answers: list[str]) -> float:
     """
     if not answers:
         raise ValueError("vqa_soft_accuracy needs at least one human answer, got none")
-    predicted = normalize_vqa_answer(prediction)
-    matches = [normalize_vqa_answer(answer) == predicted for answer in answers]
+    if lang == "eu":
+        predicted, humans = normalize_basque_answer(prediction), [normalize_basque_answer(a) for a in answers]
+    else:
+        predicted, humans = evalai_answer(prediction), [_strip_space(a) for a in answers]
+        if len(set(humans)) > 1:  # the official code normalises only answers that disagree
+            humans = [process_digit_article(process_punctuation(a)) for a in humans]
+            predicted = process_digit_article(process_punctuation(predicted))
+    matches = [human == predicted for human in humans]
     total = sum(matches)
     # Leave-one-out: human answer i is set aside and the remaining ones vote.
-    return sum(min(1.0, (total - held_out) / 3) for held_out in matches) / len(answers)
+    return sum(min(1.0, (total - held_out) / 3) for held_out in matches) / len(humans)
+
+
+def vqa_exact_match(prediction: str, answers: list[str], lang: str = "en") -> float:
+    """1.0 when the normalised prediction equals one of the normalised answers, else 0.0."""
+    if not answers:
+        raise ValueError("vqa_exact_match needs at least one answer, got none")
+    predicted = normalize_vqa_answer(prediction, lang)
+    return float(any(normalize_vqa_answer(answer, lang) == predicted for answer in answers))
+
+
+def vqa_score(prediction: str, answers: list[str], lang: str = "en") -> tuple[float, str]:
+    """The item's score and the metric used: soft accuracy with ten answers, exact match otherwise."""
+    if len(answers) == VQA_ANSWERS:
+        return vqa_soft_accuracy(prediction, answers, lang), SOFT
+    return vqa_exact_match(prediction, answers, lang), EXACT

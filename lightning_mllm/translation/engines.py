@@ -26,6 +26,23 @@ class Engine(Protocol):
         ...
 
 
+def placement(device: str, cuda_available: bool | None = None) -> dict[str, str]:
+    """``from_pretrained`` placement for ``device``: ``device_map="auto"`` (the model spread over
+    every visible GPU, so one too big for a single GPU still loads) when ``device`` is ``auto``
+    and there is a GPU; otherwise nothing (the model is moved to ``device`` after loading)."""
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    return {"device_map": "auto"} if device == "auto" and cuda else {}
+
+
+def left_padded(tokenizer):
+    """``tokenizer`` set to pad on the left (every prompt then ends where generation starts, so a
+    batch generates together), with the end-of-text token as pad token when it has none."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 class TransformersEngine:
     """Generates with ``AutoModelForCausalLM``; one ``generate`` call per list of conversations.
 
@@ -40,16 +57,11 @@ class TransformersEngine:
     def __init__(self, model: str, dtype: str = "bfloat16", device: str = "auto", max_new_tokens: int = 1024):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer = left_padded(AutoTokenizer.from_pretrained(model))
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError(f"{model!r}: the tokenizer has no chat template (an instruction-tuned model is needed)")
-        # Left padding: every prompt ends where generation starts, so a batch generates together.
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
         # A 70B model does not fit one GPU: with device "auto", device_map spreads it over all of them.
-        placement = {"device_map": "auto"} if device == "auto" and torch.cuda.is_available() else {}
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype), **placement)
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype), **placement(device))
         if device != "auto":
             self.model.to(device)
         self.model.eval()
