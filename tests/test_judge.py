@@ -7,14 +7,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_model
 from PIL import Image
 
-from conftest import make_model
 from lightning_mllm.evaluation.items import BenchItem
-from lightning_mllm.evaluation.judge import LLMJudge, add_ratings, judge_prompt, parse_rating
+from lightning_mllm.evaluation.judge import (
+    LLMJudge,
+    add_ratings,
+    judge_prompt,
+    parse_rating,
+)
 from lightning_mllm.evaluation.scoring import score
-from lightning_mllm.exported_model import llava_image_tokens
 from lightning_mllm.export import save_llava
+from lightning_mllm.exported_model import llava_image_tokens
 from lightning_mllm.translation.engines import placement
 
 

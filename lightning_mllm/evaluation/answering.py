@@ -20,7 +20,6 @@ from lightning_mllm.evaluation.encoding import EncodedItems, PromptCollator, bat
 from lightning_mllm.evaluation.items import BenchItem
 
 
-
 def benchmark_groups(items: list[BenchItem]) -> Iterator[list[BenchItem]]:
     """The items of each (benchmark, language) in ``batch_order``: one answer length per group."""
     for _, group in itertools.groupby(batch_order(items), key=lambda i: (i.benchmark, i.lang)):

@@ -37,11 +37,9 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from lightning_mllm.evaluation.format_rows import (
-    Required,
     Row,
     answer_letter,
     answer_texts,
@@ -58,7 +56,13 @@ from lightning_mllm.evaluation.format_rows import (
     split_options,
     text_field,
 )
-from lightning_mllm.evaluation.items import LETTERS, BenchItem, BenchmarkFileError, decode_base64_image
+from lightning_mllm.evaluation.items import (
+    LETTERS,
+    BenchItem,
+    BenchmarkFileError,
+    decode_base64_image,
+)
+from lightning_mllm.evaluation.source import Source
 
 FORMATS = ("mmbench_tsv", "mmstar_parquet", "aokvqa_json", "vqav2_official", "mc", "vqa", "open", "vqav2", "aokvqa",
            "aokvqa_direct", "wildvision")
@@ -84,54 +88,6 @@ GENERIC_REQUIRED = {
 }
 GENERIC_FIELDS = {"id", "image", "image_base64", "question", "prompt", "hint", "category", "options", "answer",
                   "answers", "reference"}
-
-
-@dataclass(frozen=True)
-class Source:
-    """One benchmark file and what every item read from it shares.
-
-    Attributes:
-        path: The benchmark file.
-        benchmark: Benchmark name written into every item.
-        lang: Language code written into every item.
-        image_root: Folder that relative image paths start from (default: the file's folder).
-        annotations: Second file of a two-file format (VQAv2's annotations JSON).
-        columns: Our field -> the file's column, for the generic readers.
-    """
-
-    path: str
-    benchmark: str
-    lang: str
-    image_root: str | None = None
-    annotations: str | None = None
-    columns: tuple[tuple[str, str], ...] = ()
-
-    def column(self, field: str) -> str:
-        """The file's column that holds ``field``."""
-        return dict(self.columns).get(field, field)
-
-    def file_keys(self, required: Required) -> list[str | tuple[str, ...]]:
-        """``required`` (our field names) as the file's column names."""
-        return [tuple(map(self.column, key)) if isinstance(key, tuple) else self.column(key) for key in required]
-
-    def renamed(self, row: Row) -> Row:
-        """``row`` with the mapped columns under our field names."""
-        mapped = {column for field, column in self.columns if field != column}
-        data = {key: value for key, value in row.data.items() if key not in mapped}
-        data.update({field: row.data[column] for field, column in self.columns if column in row.data})
-        return Row(row.where, row.number, data)
-
-    @property
-    def image_base(self) -> str:
-        """Where relative image paths start: ``image_root``, else the benchmark file's folder."""
-        return self.image_root or os.path.dirname(os.path.abspath(self.path))
-
-    def item(self, row: Row, **fields: Any) -> BenchItem:
-        """The item of ``row``; its own checks (kind, answer among options) name the row too."""
-        try:
-            return BenchItem(benchmark=self.benchmark, lang=self.lang, **fields)
-        except ValueError as error:
-            raise BenchmarkFileError(f"{row.where}: {error}") from error
 
 
 def load_items(format: str, path: str, benchmark: str, lang: str, image_root: str | None = None,
