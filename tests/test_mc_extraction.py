@@ -64,3 +64,36 @@ def test_extract_choice(reply: str, options: dict[str, str], expected: str | Non
 def test_letters_outside_the_options_never_count() -> None:
     assert extract_choice("C", {"A": "yes", "B": "no"}) is None
     assert extract_choice("Answer: C", {"A": "yes", "B": "no", "C": "maybe"}) == "C"
+
+
+# Every cue word of both languages: it names the letter next to it, and alone (or as the end of a
+# longer word) it names nothing. Basque cue words are whole words: "erantzuna" is not "erantzun" + A.
+CUES = [
+    # English, cue before the letter.
+    ("Answer: C", "C"), ("The answer is C", "C"), ("The correct answer is C", "C"), ("The correct option is C", "C"),
+    ("The correct choice is C", "C"), ("The right answer is C", "C"), ("The right option: C", "C"),
+    ("The right choice is C", "C"), ("The best answer would be C", "C"), ("The best option is C", "C"),
+    ("The best choice is C", "C"), ("I pick option C", "C"), ("I pick choice C", "C"), ("I pick letter C", "C"),
+    # English, cue after the letter.
+    ("C is the correct answer", "C"), ("C is right", "C"), ("C is the best", "C"), ("A is the answer", "A"),
+    ("A, because it is red", "A"), ("A since it is red", "A"), ("A or C", None), ("A and C", None),
+    ("Both A and C", None),
+    # Basque, cue before the letter.
+    ("Erantzuna C da", "C"), ("Erantzunak: C", "C"), ("Erantzun zuzena C da", "C"), ("Zuzena: C", "C"),
+    ("Aukera zuzena C da", "C"), ("Aukera C", "C"), ("Erantzuna aukera C da", "C"),
+    # Basque, cue after the letter.
+    ("C aukera", "C"), ("C da", "C"), ("C da erantzuna", "C"), ("C erantzun zuzena da", "C"),
+    ("C aukera da zuzena", "C"), ("A da zuzena", "A"), ("A delako", "A"), ("A edo C", None), ("A eta C", None),
+    ("Erantzuna A eta C dira", None),
+    # Cue words alone name nothing; the final "a" of a Basque cue is not option A.
+    ("Erantzuna", None), ("erantzuna.", None), ("Erantzunak", None), ("Erantzun zuzena", None), ("Zuzena", None),
+    ("Aukera", None), ("Aukera zuzena", None), ("Da", None), ("Delako", None), ("Answer", None),
+    ("The correct answer", None), ("Ezin dut erantzun", None), ("Hau da erantzuna", None),
+    ("Pilota handia da erantzuna", None),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), CUES)
+def test_every_cue_word(reply: str, expected: str | None) -> None:
+    for lang in ("en", "eu"):
+        assert extract_choice(reply, {"A": "x", "B": "y", "C": "z"}, lang) == expected
