@@ -39,19 +39,20 @@ def _items(scene, index: int, lang: str, rng: random.Random) -> dict[str, dict]:
         "mc": {**base, "question": qa.question, "options": [o.rstrip(".") for o in options],
                "answer": "ABCD"[options.index(qa.answer)]},
         "vqa": {**base, "question": qa.question, "answers": [qa.answer.rstrip(".")] * 10},
-        "open": {**base, "prompt": scenes.CAPTION_PROMPTS[lang], "reference": scenes.caption(scene, lang)},
+        "open": {**base, "prompt": scenes.caption_prompt(lang), "reference": scenes.caption(scene, lang)},
     }
 
 
-def write_synthetic_benchmarks(root: str | Path, per_language: int = 100, image_size: int = 48, seed: int = 1234) -> Path:
-    """Writes the files under ``root`` (overwriting); returns ``root``."""
+def write_synthetic_benchmarks(root: str | Path, per_language: int = 100, image_size: int = 48, seed: int = 1234,
+                               languages: tuple[str, ...] | list[str] = scenes.LANGUAGES) -> Path:
+    """Writes the files under ``root`` (overwriting) for each of ``languages``; returns ``root``."""
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
     scene_rng = random.Random(seed)
     scene_list = [scenes.sample_scene(scene_rng) for _ in range(per_language)]
     for index, scene in enumerate(scene_list):
         scenes.render_scene(scene, image_size, random.Random(seed + index)).save(root / "images" / f"{index:05d}.png")
-    for lang in scenes.LANGUAGES:
+    for lang in languages:
         # The same question seed per language: the English and Basque files ask the same things.
         rows = [_items(scene, i, lang, random.Random(seed * 7 + i)) for i, scene in enumerate(scene_list)]
         for kind in ("mc", "vqa", "open"):
@@ -65,8 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", default="data/synthetic-bench", help="output folder")
     parser.add_argument("--per-language", type=int, default=100, help="items per language and kind")
     parser.add_argument("--seed", type=int, default=1234, help="seed of the scenes and questions")
+    parser.add_argument("--languages", nargs="+", default=list(scenes.LANGUAGES),
+                        help="language codes with a synthetic entry in lightning_mllm/languages")
     args = parser.parse_args(argv)
-    print(f"synthetic benchmarks at {write_synthetic_benchmarks(args.root, args.per_language, seed=args.seed)}")
+    root = write_synthetic_benchmarks(args.root, args.per_language, seed=args.seed, languages=args.languages)
+    print(f"synthetic benchmarks at {root}")
 
 
 if __name__ == "__main__":

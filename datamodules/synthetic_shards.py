@@ -1,12 +1,15 @@
-"""Writes the synthetic English and Basque data set as WebDataset tar shards.
+"""Writes the synthetic data set (English and Basque by default) as WebDataset tar shards.
 
-Layout under ``root``::
+Layout under ``root``, per language of ``SyntheticSpec.languages``::
 
     train/en-000000.tar ...   conversations (captions and multi-turn QA), English
     train/eu-000000.tar ...   the same kind of data, Basque, from different scenes
     eval/en-000000.tar ...    held-out single-turn questions with reference answers
     eval/eu-000000.tar ...
     meta.json                 counts and settings; written last, so its presence means "complete"
+
+Any language whose file in ``lightning_mllm/languages`` has a ``synthetic`` entry can be listed
+(``languages: [en, eu, gl]``).
 
 Each sample follows DESIGN.md: ``json`` (messages, lang, source, id) plus ``png``.
 Run ``python -m datamodules.synthetic_shards --root data/synthetic`` to write it by hand; the
@@ -22,13 +25,15 @@ import os
 import random
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import webdataset as wds
 from tqdm import tqdm
 
 from lightning_mllm import synthetic_scenes as scenes
+
+MAX_LANGUAGES = 10
 
 
 @dataclass
@@ -41,6 +46,10 @@ class SyntheticSpec:
         image_size: Side of the square PNG images in pixels.
         samples_per_shard: Samples per tar shard.
         seed: Seed of every random choice; the same spec always writes the same data.
+        languages: Codes of the languages to write, each with a ``synthetic`` entry in its
+            language file. A language's scenes depend on its position in this list (the n-th
+            language always gets the same scenes), so ``[en, eu, gl]`` holds exactly the English
+            and Basque data of ``[en, eu]``.
     """
 
     train_per_language: int = 6000
@@ -48,6 +57,17 @@ class SyntheticSpec:
     image_size: int = 48
     samples_per_shard: int = 1000
     seed: int = 0
+    languages: list[str] = field(default_factory=lambda: list(scenes.LANGUAGES))
+
+    def __post_init__(self) -> None:
+        self.languages = list(self.languages)
+        if not self.languages or len(set(self.languages)) != len(self.languages):
+            raise ValueError(f"synthetic.languages must list distinct language codes, got {self.languages}")
+        if len(self.languages) > MAX_LANGUAGES:  # the seeds of more would collide (see write_synthetic_shards)
+            raise ValueError(f"synthetic.languages lists {len(self.languages)} languages; at most "
+                             f"{MAX_LANGUAGES} fit one data set")
+        for lang in self.languages:  # an unknown code or a file without words fails here, before writing
+            scenes.words(lang)
 
 
 def _png(image) -> bytes:
@@ -86,6 +106,8 @@ def write_synthetic_shards(spec: SyntheticSpec, root: str | os.PathLike) -> Path
     root = Path(root)
     if is_complete(root):
         written = json.loads((root / "meta.json").read_text()).get("spec")
+        if isinstance(written, dict):  # written before the spec listed its languages: English and Basque
+            written.setdefault("languages", list(scenes.LANGUAGES))
         if written != asdict(spec):
             raise ValueError(f"{root} holds synthetic data written with other settings ({written}); "
                              f"delete it or set data.data_root to another folder")
@@ -96,10 +118,11 @@ def write_synthetic_shards(spec: SyntheticSpec, root: str | os.PathLike) -> Path
         for split_index, (split, count) in enumerate((("train", spec.train_per_language),
                                                       ("eval", spec.eval_per_language))):
             (staging / split).mkdir()
-            for lang_index, lang in enumerate(scenes.LANGUAGES):
+            for lang_index, lang in enumerate(spec.languages):
+                # Below MAX_LANGUAGES, train seeds (+0..9) and eval seeds (+10..19) never collide.
                 seed = spec.seed * 1000 + split_index * 10 + lang_index
                 _write_split(staging / split, split, lang, count, spec, seed)
-        (staging / "meta.json").write_text(json.dumps({"spec": asdict(spec), "languages": scenes.LANGUAGES}))
+        (staging / "meta.json").write_text(json.dumps({"spec": asdict(spec), "languages": spec.languages}))
         if root.exists():  # an earlier, incomplete attempt
             shutil.rmtree(root)
         os.replace(staging, root)
@@ -113,7 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="data/synthetic", help="output folder")
     for name, value in asdict(SyntheticSpec()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        if isinstance(value, list):
+            parser.add_argument(f"--{name.replace('_', '-')}", nargs="+", default=value)
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     settings = vars(args)
     root = write_synthetic_shards(SyntheticSpec(**{k: v for k, v in settings.items() if k != "root"}),

@@ -18,4 +18,5 @@ def register_resolvers() -> None:
         return
     # omegaconf 2.4 renamed register_new_resolver; 2.3 only has the old name.
     register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
-    register("tiny_backbone", lambda kind: ensure_tiny_backbone(kind))
+    # ${tiny_backbone:llm,en+eu+gl}: a tiny LLM whose tokenizer also knows Galician.
+    register("tiny_backbone", lambda kind, languages=None: ensure_tiny_backbone(kind, languages=languages))

@@ -1,13 +1,15 @@
-"""Synthetic bilingual scenes: PIL drawings of coloured shapes with English and Basque text.
+"""Synthetic scenes: PIL drawings of coloured shapes with text in any registry language.
 
 Every scene places one to three shapes of distinct kinds in distinct horizontal slots
 (left, middle, right). Captions and question/answer pairs are generated from the scene, so
 each answer depends on the image: a model that ignores the image can only guess (chance is
 1/4 for colours and 1/3 for positions, shapes and counts).
 
-The Basque follows standard Basque (batua): the ergative ``-ak`` on the subject of ``du``
-("Zer kolore du zirkuluak?"), the absolutive with ``dago`` ("Non dago karratua?"), the
-indefinite ``noun adjective bat`` in captions ("zirkulu gorri bat").
+The words and sentence templates come from the language files (``lightning_mllm.languages``,
+key ``synthetic``): a new language is a new file, not a change here. The Basque entry follows
+standard Basque (batua): the ergative ``-ak`` on the subject of ``du`` ("Zer kolore du
+zirkuluak?"), the absolutive with ``dago`` ("Non dago karratua?"), the indefinite
+``noun adjective bat`` in captions ("zirkulu gorri bat").
 """
 
 from __future__ import annotations
@@ -17,27 +19,30 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-SHAPES = ("circle", "square", "triangle")
-COLOURS = ("red", "blue", "green", "yellow")
-SLOTS = ("left", "middle", "right")
+from lightning_mllm.languages import SyntheticWords, load_language
+from lightning_mllm.languages.synthetic_words import COLOURS, QUESTION_KINDS, SHAPES, SLOTS
 
 RGB = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 60), "yellow": (240, 210, 20)}
 
-# Basque forms: stem (indefinite, used with adjectives), absolutive and ergative singular.
-EU_SHAPE = {
-    "circle": ("zirkulu", "zirkulua", "zirkuluak"),
-    "square": ("karratu", "karratua", "karratuak"),
-    "triangle": ("triangelu", "triangelua", "triangeluak"),
-}
-EU_COLOUR = {"red": ("gorri", "gorria"), "blue": ("urdin", "urdina"), "green": ("berde", "berdea"),
-             "yellow": ("hori", "horia")}
-EN_SLOT = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
-EU_SLOT = {"left": "ezkerrean", "middle": "erdian", "right": "eskuinean"}
-EN_COUNT = {1: "one", 2: "two", 3: "three"}
-EU_COUNT = {1: "bat", 2: "bi", 3: "hiru"}
-
-QUESTION_KINDS = ("colour", "position", "shape", "count")
+# The demo's languages; any language whose file has a ``synthetic`` entry can be generated.
 LANGUAGES = ("en", "eu")
+__all__ = ["COLOURS", "LANGUAGES", "QA", "QUESTION_KINDS", "RGB", "SHAPES", "SLOTS", "Shape", "caption",
+           "caption_prompt", "evaluation_messages", "question", "render_scene", "sample_scene",
+           "training_messages", "vocabulary_corpus", "words"]
+
+
+def words(lang: str) -> SyntheticWords:
+    """The synthetic-scene words of ``lang``, from its language file.
+
+    Raises:
+        UnknownLanguageError: If there is no file for ``lang``.
+        ValueError: If its file has no ``synthetic`` entry.
+    """
+    language = load_language(lang)
+    if language.synthetic is None:
+        raise ValueError(f"language {lang!r} ({language.source}) has no 'synthetic' entry, so no synthetic "
+                         f"scenes can be written in it; copy the 'synthetic' block of en.yaml and translate it")
+    return language.synthetic
 
 
 @dataclass(frozen=True)
@@ -91,44 +96,31 @@ def render_scene(scene: list[Shape], size: int, rng: random.Random) -> Image.Ima
 
 def caption(scene: list[Shape], lang: str) -> str:
     """A one-sentence description listing every shape with its colour and slot."""
-    if lang == "en":
-        parts = [f"a {s.colour} {s.kind} {EN_SLOT[s.slot]}" for s in scene]
-        conj = "and"
-    else:
-        parts = [f"{EU_SHAPE[s.kind][0]} {EU_COLOUR[s.colour][0]} bat {EU_SLOT[s.slot]}" for s in scene]
-        conj = "eta"
-    text = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} {conj} {parts[-1]}"
+    table = words(lang)
+    parts = [table.fill(table.caption_shape, s.kind, s.colour, s.slot, len(scene)) for s in scene]
+    text = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} {table.caption_and} {parts[-1]}"
     return text[0].upper() + text[1:] + "."
 
 
 def question(scene: list[Shape], kind: str, lang: str, rng: random.Random) -> QA:
     """One question of the given kind about a shape or slot that is in the scene."""
-    target = rng.choice(scene)
-    en = lang == "en"
-    if kind == "colour":
-        q = f"What colour is the {target.kind}?" if en else f"Zer kolore du {EU_SHAPE[target.kind][2]}?"
-        a = target.colour if en else EU_COLOUR[target.colour][1]
-    elif kind == "position":
-        q = f"Where is the {target.kind}?" if en else f"Non dago {EU_SHAPE[target.kind][1]}?"
-        a = EN_SLOT[target.slot] if en else EU_SLOT[target.slot]
-    elif kind == "shape":
-        q = f"What shape is {EN_SLOT[target.slot]}?" if en else f"Zer forma dago {EU_SLOT[target.slot]}?"
-        a = f"a {target.kind}" if en else EU_SHAPE[target.kind][1]
-    elif kind == "count":
-        q = "How many shapes are there?" if en else "Zenbat forma daude?"
-        a = EN_COUNT[len(scene)] if en else EU_COUNT[len(scene)]
-    else:
+    if kind not in QUESTION_KINDS:
         raise ValueError(f"unknown question kind {kind!r}; expected one of {QUESTION_KINDS}")
+    target = rng.choice(scene)
+    table = words(lang)
+    q, a = (table.fill(t, target.kind, target.colour, target.slot, len(scene)) for t in table.questions[kind])
     return QA(kind, q, a[0].upper() + a[1:] + ".")
 
 
-CAPTION_PROMPTS = {"en": "Describe the image briefly.", "eu": "Deskribatu irudia laburki."}
+def caption_prompt(lang: str) -> str:
+    """The user turn that asks for a caption in ``lang``."""
+    return words(lang).caption_prompt
 
 
 def training_messages(scene: list[Shape], lang: str, rng: random.Random) -> list[dict[str, str]]:
     """A training conversation: a caption request (stage-1 style) or one to three QA turns."""
     if rng.random() < 0.25:
-        turns = [(CAPTION_PROMPTS[lang], caption(scene, lang))]
+        turns = [(caption_prompt(lang), caption(scene, lang))]
     else:
         kinds = rng.sample(QUESTION_KINDS, rng.randint(1, 3))
         turns = [(qa.question, qa.answer) for qa in (question(scene, k, lang, rng) for k in kinds)]
@@ -146,13 +138,13 @@ def evaluation_messages(scene: list[Shape], lang: str, rng: random.Random) -> tu
                      {"role": "assistant", "content": qa.answer}]
 
 
-def vocabulary_corpus() -> list[str]:
-    """Every sentence form the generator can produce, for training the demo tokenizer."""
+def vocabulary_corpus(languages: tuple[str, ...] | list[str] = LANGUAGES) -> list[str]:
+    """Every sentence form the generator can produce in ``languages``, for training the demo tokenizer."""
     rng = random.Random(0)
-    lines: list[str] = list(CAPTION_PROMPTS.values())
+    lines: list[str] = [caption_prompt(lang) for lang in languages]
     for _ in range(400):
         scene = sample_scene(rng)
-        for lang in LANGUAGES:
+        for lang in languages:
             lines.append(caption(scene, lang))
             lines.extend(f"{qa.question} {qa.answer}" for qa in
                          (question(scene, k, lang, rng) for k in QUESTION_KINDS))

@@ -20,7 +20,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig,
                           LlamaForCausalLM, PreTrainedTokenizerFast)
 
-from lightning_mllm.synthetic_scenes import vocabulary_corpus
+from lightning_mllm.languages import language_file
+from lightning_mllm.synthetic_scenes import LANGUAGES, vocabulary_corpus
 from lightning_mllm.tiny_vision_pretraining import pretrain_on_scenes
 
 # The Llama-3 chat format: header tokens around the role, <|eot_id|> closing every turn.
@@ -40,16 +41,23 @@ _BUILDING_CODE = ("tiny_backbones.py", "tiny_vision_pretraining.py", "synthetic_
 DEFAULT_CACHE = Path(os.environ.get("LIGHTNING_MLLM_CACHE", Path.home() / ".cache" / "lightning_mllm"))
 
 
-def build_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
-    """A byte-level BPE trained on the synthetic English/Basque sentences plus Llama-3's
-    special tokens; byte-level, so any text (other languages too) still encodes."""
+def build_tokenizer(vocab_size: int | None = None, languages: tuple[str, ...] | list[str] = LANGUAGES
+                    ) -> PreTrainedTokenizerFast:
+    """A byte-level BPE trained on the synthetic sentences of ``languages`` (English and Basque by
+    default) plus Llama-3's special tokens; byte-level, so any text (other languages too) still encodes.
+
+    ``vocab_size`` defaults to 300 per language, a ceiling the corpus never reaches (English and
+    Basque need 506 tokens, all five packaged languages 679): every synthetic word becomes one token,
+    so adding a language leaves the others' token counts unchanged (BENCHMARKS.md, "Languages as data").
+    """
+    vocab_size = vocab_size or 300 * len(languages)
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     # The role names are in the corpus so that chat headers tokenize into whole words.
-    tokenizer.train_from_iterator(vocabulary_corpus() + ["system user assistant"] * 50, trainer=trainer)
+    tokenizer.train_from_iterator(vocabulary_corpus(languages) + ["system user assistant"] * 50, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
         pad_token="<|finetune_right_pad_id|>", chat_template=LLAMA3_CHAT_TEMPLATE,
@@ -108,16 +116,24 @@ def save_folder_once(target: Path, save) -> Path:
     return target
 
 
-def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, seed: int = 0) -> str:
+def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, seed: int = 0,
+                         languages: str | list[str] | tuple[str, ...] | None = None) -> str:
     """Builds and saves a tiny backbone (``llm`` or ``vision``) once; returns its folder.
 
     The LLM folder holds the tokenizer too, as Hugging Face LLM repositories do; the vision
-    folder holds the image processor.
+    folder holds the image processor. ``languages`` (a list, or codes joined by "+" as in
+    ``${tiny_backbone:llm,en+eu+gl}``) are the languages the LLM's tokenizer is trained on;
+    English and Basque when unset.
     """
     root = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+    if isinstance(languages, str):
+        languages = languages.split("+")
+    languages = tuple(languages or LANGUAGES)
+    if kind != "llm" and languages != LANGUAGES:
+        raise ValueError(f"tiny backbone {kind!r} takes no languages (got {list(languages)}); only 'llm' does")
     if kind == "llm":
         def build(folder: Path) -> None:
-            tokenizer = build_tokenizer()
+            tokenizer = build_tokenizer(languages=languages)
             build_llm(tokenizer).save_pretrained(folder)
             tokenizer.save_pretrained(folder)
     elif kind == "vision":
@@ -137,12 +153,19 @@ def ensure_tiny_backbone(kind: str, cache_dir: str | os.PathLike | None = None, 
             torch.manual_seed(seed)
             build(folder)
 
-    return str(save_folder_once(root / f"tiny-{kind}-{code_key()}-seed{seed}", save))
+    if kind == "vision":
+        return str(save_folder_once(root / f"tiny-vision-{code_key()}-seed{seed}", save))
+    # The tokenizer's language files are hashed too; a non-default language set is in the name.
+    named = "" if languages == LANGUAGES else "-" + "-".join(languages)
+    return str(save_folder_once(root / f"tiny-llm{named}-{code_key(languages)}-seed{seed}", save))
 
 
-def code_key() -> str:
-    """A short hash of the code that builds the tiny backbones (see ``_BUILDING_CODE``)."""
+def code_key(languages: tuple[str, ...] = ()) -> str:
+    """A short hash of the code that builds the tiny backbones (see ``_BUILDING_CODE``) and of
+    the files of ``languages``, whose words train the tokenizer."""
     digest = hashlib.sha256()
     for name in _BUILDING_CODE:
         digest.update((Path(__file__).parent / name).read_bytes())
+    for code in languages:
+        digest.update(language_file(code).read_bytes())
     return digest.hexdigest()[:12]

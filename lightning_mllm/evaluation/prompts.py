@@ -1,27 +1,38 @@
 """The user turn each kind of benchmark item is asked with, in the item's own language.
 
 Multiple-choice and short-answer items end with LLaVA-1.5's answer-format instructions (the
-formats its MMBench and VQAv2 numbers were measured with); the Basque items carry the same
-instruction in Basque, so a Basque benchmark is asked entirely in Basque.
+formats its MMBench and VQAv2 numbers were measured with); items in another language carry the
+same instruction in their language, from its language file (``lightning_mllm/languages``, key
+``instructions``), so a Basque benchmark is asked entirely in Basque.
 """
 
 from __future__ import annotations
 
+import warnings
+
 from lightning_mllm.evaluation.items import BenchItem
+from lightning_mllm.languages import UnknownLanguageError, load_language
 
-MC_INSTRUCTION = {
-    "en": "Answer with the option's letter from the given choices directly.",
-    "eu": "Erantzun zuzenean emandako aukeretako letrarekin.",
-}
-VQA_INSTRUCTION = {
-    "en": "Answer the question using a single word or phrase.",
-    "eu": "Erantzun galderari hitz bakar batekin edo esaldi labur batekin.",
-}
+_WARNED: set[tuple[str, str]] = set()
 
 
-def _in_language(table: dict[str, str], lang: str) -> str:
-    # Languages without a translated instruction get the English one: better than none.
-    return table.get(lang, table["en"])
+def instruction(kind: str, lang: str) -> str:
+    """The answer-format instruction for ``kind`` (``mc`` or ``vqa``) in ``lang``.
+
+    A language without a file, or whose file lacks this instruction, gets the English one (better
+    than none), with a warning once per language and kind.
+    """
+    try:
+        text = load_language(lang).instructions.get(kind)
+    except UnknownLanguageError:
+        text = None
+    if text is None:
+        if (lang, kind) not in _WARNED:
+            _WARNED.add((lang, kind))
+            warnings.warn(f"no '{kind}' answer-format instruction for language {lang!r} in lightning_mllm/languages: "
+                          f"asking its items in English; add instructions.{kind} to {lang}.yaml", stacklevel=2)
+        text = load_language("en").instructions[kind]
+    return text
 
 
 def user_prompt(item: BenchItem) -> str:
@@ -31,10 +42,10 @@ def user_prompt(item: BenchItem) -> str:
         lines.append(item.question)
         lines += [f"{letter}. {text}" for letter, text in item.options.items()]
         if item.answer_format:
-            lines.append(_in_language(MC_INSTRUCTION, item.lang))
+            lines.append(instruction("mc", item.lang))
         return "\n".join(lines)
     if item.kind == "vqa" and item.answer_format:
-        return f"{item.question}\n{_in_language(VQA_INSTRUCTION, item.lang)}"
+        return f"{item.question}\n{instruction('vqa', item.lang)}"
     return f"{item.hint}\n{item.question}" if item.hint else item.question
 
 
