@@ -19,6 +19,8 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from lightning_mllm.files import atomic_write, read_jsonl
+
 _OUTPUT_FIELDS = ("answer", "error")
 
 
@@ -32,13 +34,10 @@ def merge_parts(parts: list[Path], output: Path) -> list[dict[str, Any]]:
     """Writes the rows of the rank parts to ``output`` in input order and deletes the parts."""
     indexed: dict[int, dict[str, Any]] = {}
     for part in parts:
-        with open(part, encoding="utf-8") as handle:
-            for line in handle:
-                entry = json.loads(line)
-                indexed[entry["index"]] = entry["row"]
+        for entry in read_jsonl(part):
+            indexed[entry["index"]] = entry["row"]
     rows = [indexed[index] for index in sorted(indexed)]
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    atomic_write(output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     for part in parts:
         part.unlink()
     return rows

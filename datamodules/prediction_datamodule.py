@@ -12,7 +12,6 @@ read is not dropped: it passes through the batch as an error, and its answer is 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +22,21 @@ from lightning_mllm.chat_format import SampleError
 from lightning_mllm.conversation import open_image, prompt_ids
 from lightning_mllm.evaluation.encoding import PromptCollator
 from lightning_mllm.evaluation.items import ImageDecodeError
+from lightning_mllm.files import iter_jsonl
 from lightning_mllm.processor import MultimodalProcessor
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """The rows of a JSONL file, each with its ``id`` set; blank lines are skipped."""
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON: {error}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-            question = record.get("question", record.get("prompt"))
-            if not isinstance(question, str) or not question.strip():
-                raise ValueError(f"{path}:{number}: no question (a non-empty \"question\" or \"prompt\" string)")
-            image = record.get("image")
-            if image is not None and not isinstance(image, str):
-                raise ValueError(f"{path}:{number}: \"image\" must be a path string or null")
-            records.append({"id": number, **record})
+    for number, record in iter_jsonl(path):
+        question = record.get("question", record.get("prompt"))
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"{path}:{number}: no question (a non-empty \"question\" or \"prompt\" string)")
+        image = record.get("image")
+        if image is not None and not isinstance(image, str):
+            raise ValueError(f"{path}:{number}: \"image\" must be a path string or null")
+        records.append({"id": number, **record})
     return records
 
 

@@ -17,7 +17,6 @@ the test suite runs it, so the script cannot rot unseen.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from lightning_mllm.files import atomic_write_json
 from lightning_mllm.gpu_checks import CHECKS, Check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,10 +43,8 @@ class Budget:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    # Written whole under a temporary name and renamed: a window closing mid-write leaves no torn file.
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
+    # Atomic: a device window closing mid-write leaves no torn file.
+    atomic_write_json(path, payload, default=str)
 
 
 def _run(command: list[str], timeout: float, env: dict[str, str]) -> tuple[int, str, float]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,6 +18,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig,
                           LlamaForCausalLM, PreTrainedTokenizerFast)
 
+from lightning_mllm.files import atomic_folder
 from lightning_mllm.languages import language_file
 from lightning_mllm.synthetic_scenes import LANGUAGES, vocabulary_corpus
 from lightning_mllm.tiny_vision_pretraining import pretrain_on_scenes
@@ -102,17 +101,12 @@ def save_folder_once(target: Path, save) -> Path:
     a killed save never leaves a half-written folder that later runs would take as finished."""
     if target.is_dir():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        save(staging)
-        os.replace(staging, target)
+        with atomic_folder(target) as staging:
+            save(staging)
     except OSError:
         if not target.is_dir():  # another process won the race
             raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return target
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from lightning_mllm.files import JsonlError, iter_jsonl
+
 REQUIRED = ("key", "benchmark", "lang", "kind", "question", "prediction")
 
 
@@ -81,24 +83,21 @@ def read_predictions(path: Path, folder: Path, langs: Sequence[str] | None,
                      benchmarks: Sequence[str] | None) -> dict[str, dict[str, Any]]:
     """The open-ended records of one predictions file that pass the language/benchmark filters."""
     records: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise RatingSetError(f"{path}:{number}: not valid JSON ({err})") from err
-            missing = [k for k in REQUIRED if not isinstance(record, dict) or k not in record]
-            if missing:
-                raise RatingSetError(f"{path}:{number}: missing {', '.join(missing)}")
-            if record["kind"] != "open" or (langs and record["lang"] not in langs) or \
-                    (benchmarks and record["benchmark"] not in benchmarks):
-                continue
-            if record["key"] in records:
-                raise RatingSetError(f"{path}:{number}: item {record['key']} appears twice")
-            record["image"] = _resolve_image(record.get("image"), folder)
-            records[record["key"]] = record
+    try:
+        rows = list(iter_jsonl(path))
+    except JsonlError as err:
+        raise RatingSetError(str(err)) from err
+    for number, record in rows:
+        missing = [k for k in REQUIRED if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise RatingSetError(f"{path}:{number}: missing {', '.join(missing)}")
+        if record["kind"] != "open" or (langs and record["lang"] not in langs) or \
+                (benchmarks and record["benchmark"] not in benchmarks):
+            continue
+        if record["key"] in records:
+            raise RatingSetError(f"{path}:{number}: item {record['key']} appears twice")
+        record["image"] = _resolve_image(record.get("image"), folder)
+        records[record["key"]] = record
     return records
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -30,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from lightning_mllm.files import atomic_write_json
 from lightning_mllm.human_eval.judgments_store import MAX_RATER_CHARS
 
 INVITES_FORMAT = "lightning-mllm-invites/1"
@@ -97,19 +97,8 @@ def load_invites(path: str | os.PathLike) -> list[Invite]:
 
 
 def _save(path: Path, invites: Sequence[Invite]) -> None:
-    text = json.dumps({"format": INVITES_FORMAT, "invites": [asdict(i) for i in invites]}, indent=2,
-                      ensure_ascii=False) + "\n"
-    # mkstemp creates the file with mode 0600, which the rename keeps: only the owner reads it.
-    fd, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # Owner-only: the hashes are not secrets, but nobody else has a reason to read the list of raters.
+    atomic_write_json(path, {"format": INVITES_FORMAT, "invites": [asdict(i) for i in invites]}, mode=0o600)
 
 
 @contextmanager

@@ -19,10 +19,10 @@ On those pairs the report gives:
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any, Sequence
 
+from lightning_mllm.files import JsonlError, read_jsonl
 from lightning_mllm.human_eval.answers_io import RatingSetError, resolve_spec
 from lightning_mllm.human_eval.outcomes import Outcome, model_win_rates
 from lightning_mllm.human_eval.statistics import cohen_kappa, spearman
@@ -44,14 +44,11 @@ def load_judge_ratings(specs: Sequence[str], models: Sequence[str]) -> dict[str,
         if name not in models:
             raise RatingSetError(f"--judge-ratings {spec}: {name!r} is not a model of the rating set ({', '.join(models)})")
         ratings[name] = {}
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                try:
-                    record = json.loads(line) if line.strip() else {}
-                except json.JSONDecodeError as err:
-                    raise RatingSetError(f"{path}:{number}: not valid JSON ({err})") from err
-                if "rating" in record and "key" in record:
-                    ratings[name][record["key"]] = record["rating"]
+        try:
+            records = read_jsonl(path)
+        except JsonlError as err:
+            raise RatingSetError(str(err)) from err
+        ratings[name] = {r["key"]: r["rating"] for r in records if "rating" in r and "key" in r}
         if not ratings[name]:
             raise RatingSetError(f"{path}: no judge ratings (was the evaluate command run with --judge?)")
     return ratings

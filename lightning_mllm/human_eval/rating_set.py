@@ -28,6 +28,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Sequence
 
+from lightning_mllm.files import JsonlError, atomic_write, read_jsonl
 from lightning_mllm.human_eval.answers_io import ModelAnswers, RatingSetError, answered
 
 SET_FORMAT = "lightning-mllm-ratingset/1"
@@ -147,18 +148,16 @@ def build_rating_set(models: Sequence[ModelAnswers], seed: int = 0, per_pair: in
 def write_rating_set(path: str | Path, header: dict[str, Any], items: Sequence[dict[str, Any]]) -> Path:
     """Writes the header line then one line per item (UTF-8, keys in a fixed order)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(header, ensure_ascii=False)] + [json.dumps(item, ensure_ascii=False) for item in items]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return atomic_write(path, "\n".join(lines) + "\n")
 
 
 def load_rating_set(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(header, items) of a rating set file; fails naming the file when it is not one."""
     path = Path(path)
     try:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError) as err:
+        rows = read_jsonl(path)
+    except (OSError, JsonlError) as err:
         raise RatingSetError(f"{path}: cannot read the rating set ({err})") from err
     if not rows or not isinstance(rows[0], dict) or rows[0].get("format") != SET_FORMAT:
         raise RatingSetError(f"{path}: not a rating set (first line must have format {SET_FORMAT!r})")
