@@ -6,7 +6,7 @@
 
 Random weights with the real shapes are saved once under the cache and loaded by both sides. The
 project runs go through ``MultimodalLM`` + ``Collator`` + a Lightning ``Trainer``; the baseline is
-``LlavaForConditionalGeneration`` + peft LoRA in a plain loop (DESIGN.md, "Measuring speed
+``LlavaForConditionalGeneration`` + peft LoRA in a plain loop (docs/design.md, "Measuring speed
 honestly"). Prints samples/s, real tokens/s, MFU, peak memory, data stall and the ratios.
 """
 

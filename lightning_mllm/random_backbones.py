@@ -1,6 +1,6 @@
 """Randomly initialised backbones with the paper's shapes, saved where ``from_pretrained`` reads them.
 
-Random weights are exact for throughput and memory (DESIGN.md) and need no download. The
+Random weights are exact for throughput and memory (docs/design.md) and need no download. The
 tokenizer is the demo's Llama-3-style one: its ids all fall inside Llama-3's 128,256-row vocabulary.
 ``scripts/random_backbones.py`` and ``python -m lightning_mllm.bench`` both build from ``SIZES``.
 """

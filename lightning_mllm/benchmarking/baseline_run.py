@@ -1,11 +1,11 @@
-"""The baseline DESIGN.md measured: plain transformers ``LlavaForConditionalGeneration`` + peft
+"""The baseline docs/design.md measured: plain transformers ``LlavaForConditionalGeneration`` + peft
 LoRA on every LLM linear layer (peft's defaults), right padding, SDPA, bf16 autocast, the model's
 own loss from ``labels`` (full logits), AdamW, in a plain PyTorch loop.
 
 The LLaVA model is built from a ``LlavaConfig`` of the same vision and text configs and holds
 the same saved random weights as the project's model, so both runs measure one model; only the
 projector (LLaVA's two-layer GELU MLP) is freshly initialised. The baseline always uses SDPA,
-peft's float32 adapters and no packing: the settings DESIGN.md's baseline figures were taken with.
+peft's float32 adapters and no packing: the settings docs/design.md's baseline figures were taken with.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Model FLOPs of a frozen-base training step, as DESIGN.md ("Measuring speed honestly") defines them.
+"""Model FLOPs of a frozen-base training step, as docs/design.md ("Measuring speed honestly") defines them.
 
 Per sample with ``t`` real (non-pad) tokens:
 

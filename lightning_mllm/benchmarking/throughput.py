@@ -5,9 +5,9 @@ It lives here, beside the FLOP count, because the bench times its runs with the 
 window; training configs name it ``callbacks.ThroughputMonitor`` (re-exported there).
 Lightning's own ``ThroughputMonitor`` counts padded batch sizes and takes FLOPs from a user
 function; this one adds what the project's figures need: real (non-pad) tokens of padded and
-packed batches, the DESIGN accounting of frozen-base FLOPs, and the data-stall fraction.
+packed batches, docs/design.md's accounting of frozen-base FLOPs, and the data-stall fraction.
 
-MFU uses DESIGN.md's FLOP accounting (``lightning_mllm.benchmarking.flops``): real tokens only,
+MFU uses docs/design.md's FLOP accounting (``lightning_mllm.benchmarking.flops``): real tokens only,
 recomputation never credited. The figures are this rank's own (rank 0's are logged); with
 identical ranks the global rate is the world size times them.
 """
