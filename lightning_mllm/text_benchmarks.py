@@ -35,6 +35,12 @@ TASK_TABLE = {
     "arc_eu_easy": ("arc_easy", "eu"), "arc_easy": ("arc_easy", "en"), "piqa": ("piqa", "en"),
 }  # and xnli_eu / xnli_en, xstorycloze_eu / _en... by the suffix rule of benchmark_and_lang
 LANG_SUFFIXES = {"_eus_Latn": "eu", "_eng_Latn": "en", "_eu": "eu", "_en": "en"}
+# The metric each task is reported with where its harness config computes several: length-
+# normalised accuracy for ARC (both languages), HellaSwag, PIQA and OpenBookQA, as their papers
+# and the Open LLM Leaderboard report them. Every other task: ``acc`` when it has one (the
+# Basque exams as in the Latxa paper, XNLI, Belebele as in its paper), else its first metric.
+STANDARD_METRICS = {task: "acc_norm" for task in (
+    "arc_easy", "arc_challenge", "arc_eu_easy", "arc_eu_challenge", "hellaswag", "piqa", "piqa_eu", "openbookqa")}
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -104,25 +110,33 @@ def check_model_paths(model: str, adapter: str | None) -> None:
         raise OptionError(f"--adapter: no peft adapter (adapter_config.json) in {adapter!r}")
 
 
-def main_metric(task_result: dict[str, Any]) -> tuple[str, str] | None:
-    """The task's main metric: ``acc`` if reported, else its first numeric non-stderr metric.
+def _metric_keys(task_result: dict[str, Any]) -> list[str]:
+    """The harness keys (``acc,none``...) of the numeric non-stderr metrics, in the harness's order."""
+    return [key for key, value in task_result.items() if "," in key and "_stderr" not in key
+            and isinstance(value, (int, float)) and not isinstance(value, bool)]
+
+
+def main_metric(task_result: dict[str, Any], task: str = "") -> tuple[str, str] | None:
+    """The task's standard metric: ``STANDARD_METRICS[task]`` if reported, else ``acc``, else its
+    first numeric non-stderr metric.
 
     Returns:
-        (metric name, harness key such as ``acc,none``), or None if the task has no score.
+        (metric name, harness key such as ``acc_norm,none``), or None if the task has no score.
     """
-    keys = [key for key, value in task_result.items() if "," in key and "_stderr" not in key
-            and isinstance(value, (int, float)) and not isinstance(value, bool)]
+    keys = _metric_keys(task_result)
     if not keys:
         return None
-    key = min(keys, key=lambda key: key.split(",")[0] != "acc")  # the first of the minima
+    wanted = STANDARD_METRICS.get(task, "acc")
+    key = min(keys, key=lambda key: key.split(",")[0] != wanted)  # the first of the minima
     return key.split(",")[0], key
 
 
-def _row(task: str, metric: str, score: float, stderr: Any, count: int, lang: str) -> dict[str, Any]:
+def _row(task: str, metric: str, score: float, stderr: Any, count: int, lang: str,
+         others: dict[str, float] | None = None) -> dict[str, Any]:
     benchmark, lang = benchmark_and_lang(task, lang)
     return {"benchmark": benchmark, "lang": lang, "kind": "text", "metric": metric,
             "score": float(score), "stderr": float(stderr) if isinstance(stderr, (int, float)) else None,
-            "count": int(count), "task": task}
+            "count": int(count), "task": task, "metrics": others or {metric: float(score)}}
 
 
 def _pool(tag: str, rows: list[dict[str, Any]], lang: str) -> dict[str, Any]:
@@ -144,10 +158,11 @@ def result_rows(raw: dict[str, Any], manager: Any, requested: list[str],
     """
     rows = {}
     for task, result in raw["results"].items():
-        if task in raw["n-samples"] and (found := main_metric(result)) is not None:
+        if task in raw["n-samples"] and (found := main_metric(result, task)) is not None:
             name, _, filter_name = found[1].partition(",")
+            others = {key.replace(",none", ""): float(result[key]) for key in _metric_keys(result)}
             rows[task] = _row(task, name, result[found[1]], result.get(f"{name}_stderr,{filter_name}"),
-                              raw["n-samples"][task]["effective"], default_lang)
+                              raw["n-samples"][task]["effective"], default_lang, others)
     index = manager.task_index
     for tag in [name for name in dict.fromkeys([*requested, *TASK_TABLE]) if name in index]:
         members = index[tag].tags if index[tag].kind.name == "TAG" else set()

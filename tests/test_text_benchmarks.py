@@ -11,7 +11,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from lightning_mllm.text_benchmarks import OptionError, benchmark_and_lang, main  # noqa: E402
+from lightning_mllm.text_benchmarks import (
+    OptionError,
+    benchmark_and_lang,
+    main,
+    main_metric,
+)
 
 QUESTIONS = [
     ("Zein da Euskal Herriko hiriburu administratiboa?", ["Gasteiz", "Madril", "Paris"], 0),
@@ -179,3 +184,33 @@ def test_uncached_hub_id_fails_offline(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(OptionError, match="--model: no model folder"):
         main(["--model", "no-such-owner/no-such-llm", "--out", str(tmp_path / "x.json")])
+
+
+HARNESS_RESULT = {"alias": "t", "acc,none": 0.5, "acc_stderr,none": 0.05, "acc_norm,none": 0.6,
+                  "acc_norm_stderr,none": 0.05}
+
+
+@pytest.mark.parametrize(("task", "expected"), [
+    ("arc_challenge", "acc_norm"), ("arc_eu_challenge", "acc_norm"), ("arc_easy", "acc_norm"), ("piqa_eu", "acc_norm"),
+    ("hellaswag", "acc_norm"), ("xnli_eu", "acc"), ("belebele_eus_Latn", "acc"), ("eus_exams_eu_opeosakiadmineu", "acc"),
+])
+def test_each_task_reports_its_standard_metric(task, expected):
+    assert main_metric(HARNESS_RESULT, task) == (expected, f"{expected},none")
+    # A generation task without accuracy keeps its own first metric.
+    assert main_metric({"exact_match,strict-match": 0.2, "exact_match_stderr,strict-match": 0.1,
+                        "exact_match,flexible-extract": 0.3}, "mgsm_direct_eu") == (
+        "exact_match", "exact_match,strict-match")
+
+
+def test_the_installed_harness_computes_every_standard_metric(task_dir):
+    from lightning_mllm.text_benchmarks import STANDARD_METRICS, task_manager
+
+    index = task_manager(str(task_dir)).task_index
+    for task, metric in STANDARD_METRICS.items():
+        path = Path(index[task]["yaml_path"] if isinstance(index[task], dict) else index[task].yaml_path)
+        text = path.read_text()
+        included = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("include:")),
+                        None)
+        if included:
+            text += (path.parent / included).read_text()
+        assert f"metric: {metric}" in text, f"{task}: the harness config {path} does not compute {metric}"
