@@ -37,7 +37,9 @@ def row_files(path: str, split: str | None = None) -> list[str]:
                    if f.endswith(ROW_FILE_EXTENSIONS) and os.path.isfile(f)
                    and os.path.basename(f) not in ("dataset_info.json", "state.json", "dataset_dict.json"))
     if split:
-        files = [f for f in files if any(part.startswith(split) for part in os.path.relpath(f, path).split(os.sep))]
+        chosen = [f for f in files if any(part.startswith(split) for part in os.path.relpath(f, path).split(os.sep))]
+        # A single-split ``Dataset.save_to_disk`` folder (state.json on top) names no split.
+        files = chosen or (files if os.path.isfile(os.path.join(path, "state.json")) else [])
     if not files:
         raise FileNotFoundError(f"{path} holds no {'/'.join(ROW_FILE_EXTENSIONS)} files"
                                 + (f" for split {split!r}" if split else ""))

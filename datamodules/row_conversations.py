@@ -61,7 +61,8 @@ class RowOptions(ConvertOptions):
         instruction: Text added after ``vqa``/``mc`` questions (None: the language's default).
         group_by_image: Rows of one image become one conversation.
         max_turns: Question/answer pairs per conversation at most; a larger group is split.
-        setting_format: How errors name a column setting, e.g. ``--column {name}=...``.
+        setting_format: How errors name a column setting: ``{name}_column`` (this class's field) or
+            a command line's spelling, e.g. ``--column {name}=...``.
     """
 
     kind: str = "qa"
@@ -79,7 +80,7 @@ class RowOptions(ConvertOptions):
     instruction: str | None = None
     group_by_image: bool = True
     max_turns: int = 8
-    setting_format: str = "{name}"
+    setting_format: str = "{name}_column"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -95,7 +96,7 @@ class RowOptions(ConvertOptions):
         columns = {name: getattr(self, f"{name}_column") for name in names}
         if not self.url_column and not self.image_path_pattern:
             columns["image"] = self.image_column or None
-        return {self.setting_format.format(name=f"{n}_column"): c for n, c in columns.items()}
+        return {self.setting_format.format(name=n): c for n, c in columns.items()}
 
 
 @dataclass

@@ -117,6 +117,26 @@ def write_img2dataset_shard(folder, shard: int, entries: list[tuple[str, str, by
     return str(path)
 
 
+def tiny_processor(folder, max_length: int = 256):
+    """The tests' tiny LLM tokenizer and tiny CLIP image processor (``lightning_mllm.tiny_backbones``)
+    behind the real ``MultimodalProcessor``. The vision folder skips the tower's pretraining on
+    scenes: the processor reads only its config and image processor, and streaming never runs it."""
+    from transformers import AutoConfig, CLIPImageProcessor
+
+    from lightning_mllm.processor import MultimodalProcessor
+    from lightning_mllm.tiny_backbones import build_vision, ensure_tiny_backbone
+    from lightning_mllm.vision_tower import image_token_count
+
+    llm = ensure_tiny_backbone("llm", folder)
+    vision = folder / "vision-untrained"
+    model = build_vision()
+    model.save_pretrained(vision)
+    size = model.config.image_size
+    CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(vision)
+    tokens = image_token_count(AutoConfig.from_pretrained(vision), drop_cls=True)
+    return MultimodalProcessor.from_pretrained(llm, str(vision), tokens, max_length=max_length)
+
+
 def shard_records(folder) -> dict[str, dict]:
     """Every sample record of the shards in ``folder`` by id."""
     from datamodules.samples import read_shard
