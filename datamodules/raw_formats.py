@@ -1,8 +1,10 @@
-"""Reading raw instruction data (LLaVA JSON, JSONL, Parquet, text-only JSONL) into shard samples.
+"""Converting raw instruction records (LLaVA JSON, JSONL, Parquet, text-only JSONL) into shard samples.
 
-Every record either becomes a ``ShardSample`` (the DESIGN.md shard format: a JSON record with
+Every record either becomes a ``ShardSample`` (the docs/design.md shard format: a JSON record with
 ``messages``, ``lang``, ``source``, ``id`` and at most one image) or raises ``Reject`` with a
 short reason, so the shard writer can count and list it. Nothing here decides where shards go.
+Files are read by ``raw_readers.py``, images found and checked by ``raw_images.py``; the record
+types live in ``raw_records.py`` (all re-exported here).
 
 Formats:
     llava     JSON list or JSONL; ``conversations`` of ``{"from": "human"|"gpt"|"system",
@@ -13,129 +15,37 @@ Formats:
               column holds bytes or Hugging Face's ``{"bytes", "path"}`` struct (or is null).
     text      text-only JSONL: ``messages``, ``conversations`` or ``instruction`` (+ ``input``)
               and ``output``; no images.
+
+Reject reasons (the manifest's ``rejected`` keys): ``bad_json``, ``not_utf8``,
+``empty_conversation``, ``bad_conversation``, ``assistant_first``, ``no_assistant_turn``,
+``image_tag_mismatch``, ``missing_image``, ``multiple_images``, ``image_outside_root``,
+``undecodable_image``, ``image_too_large``, ``extreme_aspect_ratio``; the writer adds
+``duplicate_id``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import json
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
+from datamodules.raw_images import KEPT_IMAGE_FORMATS, check_image, read_image_file, record_image
+from datamodules.raw_readers import InputFileError, read_records
+from datamodules.raw_records import FORMATS, ConvertOptions, RawRecord, Reject, ShardSample
 from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, ROLES
 
-FORMATS = ("llava", "messages", "parquet", "text")
+__all__ = ["FORMATS", "KEPT_IMAGE_FORMATS", "LLAVA_ROLES", "ConvertOptions", "InputFileError", "RawRecord",
+           "Reject", "ShardSample", "check_image", "convert", "normalize_conversation", "place_image",
+           "read_image_file", "read_records", "record_id"]
+
 LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                "system": "system"}
-# Kept byte for byte; anything else PIL can read is re-encoded as PNG (lossless).
-KEPT_IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
 
-class Reject(Exception):
-    """A record that cannot become a sample; ``reason`` is the key counted in the manifest."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass
-class RawRecord:
-    """One input record and where it came from (``file:line`` or ``file:row``)."""
-
-    where: str
-    data: Any = None
-    error: Reject | None = None
-
-
-@dataclass
-class ConvertOptions:
-    """How records of one conversion run are read.
-
-    Args:
-        format: One of ``FORMATS``.
-        source: Source name written into every sample.
-        lang: Language written into samples whose record does not name one.
-        image_root: Folder that relative image paths start from.
-        messages_column: Parquet column with the conversation (default: ``messages`` or
-            ``conversations``, whichever the row has).
-        image_column: Parquet column with the image.
-        id_column: Column or key with the sample id (default ``id``; row number when absent).
-    """
-
-    format: str
-    source: str
-    lang: str
-    image_root: str = "."
-    messages_column: str | None = None
-    image_column: str = "image"
-    id_column: str = "id"
-
-
-@dataclass
-class ShardSample:
-    """A converted sample: the JSON record and the image's bytes and extension (or None)."""
-
-    record: dict[str, Any]
-    image: bytes | None = None
-    image_ext: str | None = None
-    files: dict[str, bytes] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.files = {"json": json.dumps(self.record, ensure_ascii=False).encode("utf-8")}
-        if self.image is not None:
-            self.files[self.image_ext] = self.image
-
-
-def read_records(path: str, options: ConvertOptions) -> Iterator[RawRecord]:
-    """The records of one input file, malformed lines included as rejects."""
-    if options.format == "parquet":
-        yield from _parquet_records(path)
-    elif path.endswith(".json"):
-        yield from _json_list_records(path)
-    else:
-        yield from _jsonl_records(path)
-
-
-def _json_list_records(path: str) -> Iterator[RawRecord]:
-    with open(path, encoding="utf-8") as file:
-        try:
-            records = json.load(file)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON ({error}); use .jsonl for one record a line") from error
-    if not isinstance(records, list):
-        raise ValueError(f"{path} holds a JSON {type(records).__name__}; expected a list of records")
-    for i, data in enumerate(records):
-        yield RawRecord(f"{path}:{i}", data)
-
-
-def _jsonl_records(path: str) -> Iterator[RawRecord]:
-    with open(path, encoding="utf-8", errors="replace") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                yield RawRecord(where, json.loads(line))
-            except json.JSONDecodeError as error:
-                yield RawRecord(where, error=Reject("bad_json", str(error)))
-
-
-def _parquet_records(path: str) -> Iterator[RawRecord]:
-    import pyarrow.parquet as pq  # only the Parquet format needs pyarrow
-
-    row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-        for data in batch.to_pylist():
-            yield RawRecord(f"{path}:row{row}", data)
-            row += 1
+def record_id(raw: RawRecord, options: ConvertOptions) -> str | None:
+    """The record's own id (its ``id_column``), or None when it has none."""
+    if isinstance(raw.data, dict) and raw.data.get(options.id_column) is not None:
+        return str(raw.data[options.id_column])
+    return None
 
 
 def convert(raw: RawRecord, options: ConvertOptions, index: int) -> ShardSample:
@@ -146,11 +56,10 @@ def convert(raw: RawRecord, options: ConvertOptions, index: int) -> ShardSample:
     if not isinstance(data, dict):
         raise Reject("bad_json", f"the record is a {type(data).__name__}, not an object")
     messages = normalize_conversation(_conversation(data, options))
-    image = _image(data, options)
+    image = record_image(data, options)
     messages = place_image(messages, image is not None)
     record = {"messages": messages, "lang": str(data.get("lang") or options.lang), "source": options.source,
-              "id": str(data[options.id_column]) if data.get(options.id_column) is not None
-              else f"{options.source}-{index}"}
+              "id": record_id(raw, options) or f"{options.source}-{index}"}
     if image is None:
         return ShardSample(record)
     return ShardSample(record, *image)
@@ -198,6 +107,10 @@ def normalize_conversation(turns: Any) -> list[dict[str, str]]:
         if role not in ROLES or not isinstance(content, str):
             raise Reject("bad_conversation", f"turn {i} needs a role in {ROLES} (or LLaVA 'from') and text")
         messages.append({"role": role, "content": content})
+    opening = next((m for m in messages if m["role"] != "system"), None)
+    if opening is not None and opening["role"] == "assistant":
+        raise Reject("assistant_first", "the first turn after the system prompt is the assistant's; "
+                                        "a reply needs a user turn before it")
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         raise Reject("no_assistant_turn", "no assistant turn with text")
     return messages
@@ -205,7 +118,7 @@ def normalize_conversation(turns: Any) -> list[dict[str, str]]:
 
 def place_image(messages: list[dict[str, str]], has_image: bool) -> list[dict[str, str]]:
     """Checks the ``<image>`` tags against the image; an image without a tag gets one at the
-    start of the first user turn (DESIGN.md), so shards always say where the image goes."""
+    start of the first user turn (docs/design.md), so shards always say where the image goes."""
     tags = sum(m["content"].count(IMAGE_PLACEHOLDER) for m in messages)
     if any(IMAGE_PLACEHOLDER in m["content"] for m in messages if m["role"] != "user"):
         raise Reject("image_tag_mismatch", f"{IMAGE_PLACEHOLDER} outside a user turn")
@@ -223,53 +136,3 @@ def place_image(messages: list[dict[str, str]], has_image: bool) -> list[dict[st
     return messages
 
 
-def _image(data: dict[str, Any], options: ConvertOptions) -> tuple[bytes, str] | None:
-    if options.format == "text":
-        return None
-    if options.format == "parquet":
-        value = data.get(options.image_column)
-        if isinstance(value, list):
-            if len(value) > 1:
-                raise Reject("multiple_images", f"{len(value)} images in {options.image_column!r}")
-            value = value[0] if value else None
-        if isinstance(value, dict):
-            value = value.get("bytes") or (_read_image_file(value["path"], options) if value.get("path") else None)
-        return None if value is None else check_image(bytes(value))
-    if options.format == "messages" and data.get("image_base64"):
-        try:
-            return check_image(base64.b64decode(data["image_base64"], validate=True))
-        except (binascii.Error, ValueError) as error:
-            raise Reject("undecodable_image", f"image_base64 is not base64 ({error})") from error
-    path = data.get("image")
-    if path is None or path == "":
-        return None
-    if isinstance(path, list):
-        if len(path) != 1:
-            raise Reject("multiple_images", f"{len(path)} images; one image per sample is supported")
-        path = path[0]
-    return check_image(_read_image_file(str(path), options))
-
-
-def _read_image_file(path: str, options: ConvertOptions) -> bytes:
-    full = path if os.path.isabs(path) else os.path.join(options.image_root, path)
-    try:
-        with open(full, "rb") as file:
-            return file.read()
-    except OSError as error:
-        raise Reject("missing_image", f"cannot read {full} ({error.strerror})") from error
-
-
-def check_image(data: bytes) -> tuple[bytes, str]:
-    """Decodes the image fully (a truncated file fails here, not in training) and returns the
-    bytes to store with their extension."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            kept = KEPT_IMAGE_FORMATS.get(image.format or "")
-            if kept:
-                return data, kept
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
-            return buffer.getvalue(), "png"
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise Reject("undecodable_image", str(error)) from error

@@ -1,6 +1,8 @@
 """Reading samples out of WebDataset tar shards and turning them into model inputs.
 
-Only JSON and images are decoded; nothing from a shard is ever unpickled.
+Only JSON and images are decoded; nothing from a shard is ever unpickled. A sample that cannot be
+used raises ``SampleError`` naming its shard and key (``shard.tar:key``), which the streams count
+as a skip under the error's reason.
 """
 
 from __future__ import annotations
@@ -28,23 +30,26 @@ def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
     """JSON record and PIL image (or None) of a raw sample; ``SampleError`` when unusable."""
     where = f"{raw.get('__url__', '?')}:{raw.get('__key__', '?')}"
     if "json" not in raw:
-        raise SampleError("missing_json", f"{where} has no json file")
+        raise SampleError("missing_json", "no json file", where)
     try:
         record = json.loads(raw["json"])
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SampleError("bad_json", f"{where}: {error}") from error
+        raise SampleError("bad_json", str(error), where) from error
     if not isinstance(record, dict):
-        raise SampleError("bad_json", f"{where}: the json file is not an object")
+        raise SampleError("bad_json", "the json file is not an object", where)
     images = [ext for ext in IMAGE_EXTENSIONS if ext in raw]
     if len(images) > 1:
-        raise SampleError("image_mismatch", f"{where} holds several images {images}")
+        raise SampleError("image_mismatch", f"several images {images}", where)
     image = None
     if images:
         try:
             image = Image.open(io.BytesIO(raw[images[0]]))
             image.load()
-        except (UnidentifiedImageError, OSError) as error:
-            raise SampleError("bad_image", f"{where}: {error}") from error
+        except Image.DecompressionBombError as error:
+            # Not an OSError: a shard written elsewhere can hold an image the writer would refuse.
+            raise SampleError("image_too_large", str(error), where) from error
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise SampleError("bad_image", str(error), where) from error
     record.setdefault("id", raw.get("__key__"))
     return {"record": record, "image": image, "where": where}
 
@@ -53,15 +58,13 @@ def encode_sample(decoded: dict[str, Any], processor: MultimodalProcessor, with_
     """Token ids, labels, pixel values and metadata; with ``with_prompt`` also the generation
     prompt and reference answer that validation needs."""
     record, image = decoded["record"], decoded["image"]
-    try:
-        encoded = processor.formatter.encode(record.get("messages"), has_image=image is not None)
-        sample = {"input_ids": encoded.input_ids, "labels": encoded.labels, "truncated": encoded.truncated,
-                  "lang": str(record.get("lang", "unknown")), "id": record.get("id")}
-        if with_prompt:
-            sample["prompt_ids"], sample["answer"] = processor.formatter.encode_prompt(
-                record["messages"], has_image=image is not None)
-    except SampleError as error:
-        raise SampleError(error.reason, f"{decoded['where']}: {error}") from error
+    name = f"{decoded['where']} (id {record.get('id')})"
+    encoded = processor.formatter.encode(record.get("messages"), has_image=image is not None, sample=name)
+    sample = {"input_ids": encoded.input_ids, "labels": encoded.labels, "truncated": encoded.truncated,
+              "lang": str(record.get("lang", "unknown")), "id": record.get("id")}
+    if with_prompt:
+        sample["prompt_ids"], sample["answer"] = processor.formatter.encode_prompt(
+            record["messages"], has_image=image is not None, sample=name)
     sample["pixel_values"] = processor.pixel_values(image) if image is not None else None
     sample["words"], sample["text_tokens"] = reply_cost(record["messages"], encoded.labels)
     return sample

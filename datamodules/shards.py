@@ -8,7 +8,10 @@ that could not become a sample, with where it was and why) and, last, the manife
 ``shards/llava-mix-en.manifest.json`` (counts, bytes, languages, rejects by reason, shard list):
 a folder without the manifest holds an unfinished conversion. Image checks and encoding run in
 ``--workers`` processes; records keep their input order, so the shards are the same whatever the
-number of workers.
+number of workers. Each rejects line names the record's place (``file:line`` or ``file:row``),
+its own id (or null), the reason and the detail; a record whose id was already written is
+rejected as ``duplicate_id``. Errors of a whole input file or of the output folder end the command
+with one line naming the file; a conversion that writes no sample exits non-zero.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from datamodules.raw_formats import FORMATS, ConvertOptions, RawRecord, Reject, convert, read_records
+from datamodules.raw_formats import (FORMATS, ConvertOptions, InputFileError, RawRecord, Reject, convert,
+                                     read_records, record_id)
+from datamodules.raw_records import MAX_ASPECT_RATIO
 from datamodules.tar_sink import TarShardSink
 from datamodules.extra_formats import ROW_FORMATS, convert_row  # flat rows and img2dataset tars (recipes)
 
@@ -126,16 +131,22 @@ def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, p
     records = (raw for path in inputs for raw in ROW_FORMATS.get(options.format, read_records)(path, options))
     sink = TarShardSink(folder, prefix, max_samples, max_bytes)
     counts, rejected, languages = Counter(), Counter(), Counter()
+    first_seen: dict[str, str] = {}  # sample id -> where it was written
     rejects_path = folder / f"{prefix}.rejects.jsonl"
     try:
         with open(rejects_path, "w", encoding="utf-8") as rejects:
             for index, raw, result in tqdm(_results(records, options, workers), desc=f"shards {prefix}",
                                            unit="rec", disable=not progress):
+                if not isinstance(result, Reject) and result.record["id"] in first_seen:
+                    result = Reject("duplicate_id", f"id {result.record['id']!r} was already written from "
+                                                    f"{first_seen[result.record['id']]}")
                 if isinstance(result, Reject):
                     rejected[result.reason] += 1
-                    rejects.write(json.dumps({"where": raw.where, "reason": result.reason, "detail": result.detail},
+                    rejects.write(json.dumps({"where": raw.where, "id": record_id(raw, options),
+                                              "reason": result.reason, "detail": result.detail},
                                              ensure_ascii=False) + "\n")
                     continue
+                first_seen[result.record["id"]] = raw.where
                 sink.add(_key(options.source, index), result.files)
                 counts["image" if result.image is not None else "text"] += 1
                 languages[result.record["lang"]] += 1
@@ -168,8 +179,11 @@ def main(argv: list[str] | None = None) -> ConversionSummary:
     parser.add_argument("--image-root", default=".", help="folder that relative image paths start from")
     parser.add_argument("--prefix", help="shard name prefix (default SOURCE-LANG)")
     parser.add_argument("--messages-column", help="Parquet column with the conversation")
-    parser.add_argument("--image-column", default="image", help="Parquet column with the image")
+    parser.add_argument("--image-column", default="image",
+                        help="Parquet column with the image ('' for text-only rows)")
     parser.add_argument("--id-column", default="id", help="column or key with the sample id")
+    parser.add_argument("--max-aspect-ratio", type=float, default=MAX_ASPECT_RATIO,
+                        help="longest over shortest image side at most; longer images are rejected")
     parser.add_argument("--max-samples", type=int, default=1000, help="samples per shard at most")
     parser.add_argument("--max-bytes", type=parse_size, default=500 * 10**6, help="bytes per shard at most (500MB)")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
@@ -177,15 +191,22 @@ def main(argv: list[str] | None = None) -> ConversionSummary:
     parser.add_argument("--overwrite", action="store_true", help="replace earlier output with the same prefix")
     args = parser.parse_args(argv)
     options = ConvertOptions(format=args.format, source=args.source, lang=args.lang, image_root=args.image_root,
-                             messages_column=args.messages_column, image_column=args.image_column,
-                             id_column=args.id_column)
-    summary = convert_to_shards(args.inputs, options, args.output, args.prefix, args.max_samples, args.max_bytes,
-                                args.workers, args.overwrite)
+                             messages_column=args.messages_column, image_column=args.image_column or None,
+                             id_column=args.id_column, max_aspect_ratio=args.max_aspect_ratio)
+    try:
+        summary = convert_to_shards(args.inputs, options, args.output, args.prefix, args.max_samples,
+                                    args.max_bytes, args.workers, args.overwrite)
+    except (InputFileError, OSError) as error:
+        # The message names the file or setting at fault; a traceback would only bury it.
+        raise SystemExit(f"error: {error}") from None
     rejected = ", ".join(f"{k}: {v}" for k, v in summary.rejected.items()) or "none"
     print(f"{summary.samples} samples ({summary.with_image} with an image, {summary.text_only} text-only) in "
           f"{summary.shards} shard(s), {summary.bytes / 1e6:.1f} MB; languages {summary.languages}; "
           f"rejected {sum(summary.rejected.values())} ({rejected}), listed in {summary.rejects}; "
           f"manifest {summary.manifest}")
+    if summary.samples == 0:
+        raise SystemExit(f"error: no record of {args.inputs} became a sample (rejected: {rejected}); "
+                         f"see {summary.rejects}")
     return summary
 
 

@@ -24,9 +24,11 @@ ROLES = ("system", "user", "assistant")
 class SampleError(ValueError):
     """A sample that cannot be used; ``reason`` is a short key for the skipped-sample counters."""
 
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
+    def __init__(self, reason: str, detail: str, sample: str | None = None):
+        super().__init__(f"{reason}: {'sample ' + sample + ': ' if sample else ''}{detail}")
         self.reason = reason
+        self.detail = detail
+        self.sample = sample
 
 
 @dataclass
@@ -38,12 +40,20 @@ class EncodedChat:
     truncated: bool = False
 
 
-def check_messages(messages: Any, has_image: bool) -> list[dict[str, str]]:
+def check_messages(messages: Any, has_image: bool, sample: str | None = None) -> list[dict[str, str]]:
     """Validates a conversation and places the image placeholder; returns a normalised copy.
 
     An image sample without a placeholder gets one at the start of the first user turn
-    (DESIGN.md); any other mismatch between placeholders and images is a ``SampleError``.
+    (docs/design.md); any other mismatch between placeholders and images, and a conversation that
+    opens with the assistant, is a ``SampleError`` naming ``sample`` (where it came from).
     """
+    try:
+        return _checked_messages(messages, has_image)
+    except SampleError as error:
+        raise SampleError(error.reason, error.detail, sample) from None
+
+
+def _checked_messages(messages: Any, has_image: bool) -> list[dict[str, str]]:
     if not isinstance(messages, list) or not messages:
         raise SampleError("bad_messages", "messages must be a non-empty list")
     out = []
@@ -52,6 +62,11 @@ def check_messages(messages: Any, has_image: bool) -> list[dict[str, str]]:
                 or not isinstance(message.get("content"), str):
             raise SampleError("bad_messages", f"message {i} needs a role in {ROLES} and string content")
         out.append({"role": message["role"], "content": message["content"]})
+    opening = next((m for m in out if m["role"] != "system"), None)
+    if opening is not None and opening["role"] == "assistant":
+        # The template would render no user turn before the reply, and the prefix-based label
+        # search would label the BOS and the system header as the reply.
+        raise SampleError("assistant_first", "the first turn after the system prompt is the assistant's")
     if not any(m["role"] == "assistant" for m in out):
         raise SampleError("no_assistant_turn", "the conversation has no assistant turn")
     if any(IMAGE_PLACEHOLDER in m["content"] for m in out if m["role"] != "user"):
@@ -131,9 +146,10 @@ class ChatFormatter:
             offset += len(segment)
         return input_ids, labels
 
-    def encode(self, messages: list[dict[str, str]], has_image: bool) -> EncodedChat:
-        """Ids and labels of a whole conversation, truncated to ``max_length``."""
-        messages = check_messages(messages, has_image)
+    def encode(self, messages: list[dict[str, str]], has_image: bool, sample: str | None = None) -> EncodedChat:
+        """Ids and labels of a whole conversation, truncated to ``max_length``; ``sample`` (where
+        the conversation came from) is named in every ``SampleError``."""
+        messages = check_messages(messages, has_image, sample)
         text = self.render(messages)
         input_ids, labels = self.tokenize(text, self.assistant_spans(messages, text))
         if len(input_ids) <= self.max_length:
@@ -141,19 +157,20 @@ class ChatFormatter:
         image_positions = [i for i, t in enumerate(input_ids) if t == IMAGE_TOKEN_ID]
         if image_positions and image_positions[-1] >= self.max_length:
             raise SampleError("image_beyond_max_length",
-                              f"the image ends at token {image_positions[-1] + 1} > max_length {self.max_length}")
+                              f"the image ends at token {image_positions[-1] + 1} > max_length {self.max_length}", sample)
         input_ids, labels = input_ids[: self.max_length], labels[: self.max_length]
         if all(label == IGNORE_INDEX for label in labels):
-            raise SampleError("no_labels_after_truncation", f"no assistant token in the first {self.max_length}")
+            raise SampleError("no_labels_after_truncation", f"no assistant token in the first {self.max_length}", sample)
         return EncodedChat(input_ids, labels, truncated=True)
 
-    def encode_prompt(self, messages: list[dict[str, str]], has_image: bool) -> tuple[list[int], str]:
+    def encode_prompt(self, messages: list[dict[str, str]], has_image: bool,
+                      sample: str | None = None) -> tuple[list[int], str]:
         """Ids of a conversation up to its last assistant turn, with the generation prompt
         appended, and that last assistant turn's text (the reference answer)."""
-        messages = check_messages(messages, has_image)
+        messages = check_messages(messages, has_image, sample)
         if messages[-1]["role"] != "assistant":
-            raise SampleError("bad_messages", "an evaluation conversation must end with an assistant turn")
+            raise SampleError("bad_messages", "an evaluation conversation must end with an assistant turn", sample)
         prompt, _ = self.tokenize(self.render(messages[:-1], add_generation_prompt=True), [])
         if len(prompt) > self.max_length:
-            raise SampleError("prompt_too_long", f"{len(prompt)} prompt tokens > max_length {self.max_length}")
+            raise SampleError("prompt_too_long", f"{len(prompt)} prompt tokens > max_length {self.max_length}", sample)
         return prompt, messages[-1]["content"]

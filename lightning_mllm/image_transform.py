@@ -1,17 +1,25 @@
 """The vision tower's image preprocessing done directly with torchvision, for the data loader.
 
-It follows the settings of the tower's Hugging Face image processor (resize rule, crop, rescale,
-mean and std, resampling filter) and computes what its default torchvision backend computes
-(antialiased resize of the uint8 image, centre crop, normalisation in float32), without the
-per-call overhead of the processor: the loader's time goes into decoding and resizing. Settings it
-does not know (padding, other resize rules or filters) make ``from_hf`` return None, and the
-caller falls back to the Hugging Face processor itself.
+It follows the settings of the tower's Hugging Face image processor (pad to a square, resize rule,
+crop, rescale, mean and std, resampling filter) and computes what its default torchvision backend
+computes (padding with the mean colour as ``LlavaImageProcessor`` does, antialiased resize of the
+uint8 image, centre crop, normalisation in float32), without the per-call overhead of the
+processor: the loader's time goes into decoding and resizing. Settings it does not know (other
+padding, resize rules or filters) make ``from_hf`` return None, and the caller falls back to the
+Hugging Face processor itself.
+
+Extreme aspect ratios would need a huge intermediate image (a 4 x 3000 strip resized so its short
+side is 336 px is 336 x 252000); past ``INTERMEDIATE_LIMIT`` only the part under the crop is
+resized (crop) or the image is shrunk before padding (pad): the same picture up to resampling at
+the edges.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import torch
 import torchvision.transforms.v2.functional as tvF
 from PIL import Image
@@ -21,10 +29,31 @@ SUPPORTED_FLAGS = {"do_pad": False, "do_reduce_labels": False}
 INTERPOLATION = {Image.Resampling.NEAREST: tvF.InterpolationMode.NEAREST,
                  Image.Resampling.BILINEAR: tvF.InterpolationMode.BILINEAR,
                  Image.Resampling.BICUBIC: tvF.InterpolationMode.BICUBIC}
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# An intermediate may hold this many times the larger of the output and the input (pixels).
+INTERMEDIATE_LIMIT = 8
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """The image in RGB as Hugging Face's image processors make it (``convert_to_rgb``):
+    transparency (an alpha band, or a palette or grey level marked transparent) composited on
+    white. 16-bit greyscale, which PIL's ``convert`` clips to white, is scaled to 8 bits first."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.int64)
+        # Round v * 255 / 65535: 0 stays black, 65535 becomes 255.
+        image = Image.fromarray(np.clip((values * 255 + 32767) // 65535, 0, 255).astype(np.uint8), "L")
+    if image.mode == "RGB":
+        return image
+    if "A" in image.getbands() or image.info.get("transparency") is not None:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 class ImageTransform:
-    """Resize (shortest edge or fixed size), centre crop, rescale and normalise one image.
+    """Pad to a square (optional), resize (shortest edge or fixed size), centre crop, rescale and
+    normalise one image.
 
     Args:
         shortest_edge: Resize so the shorter side has this length (CLIP); or None.
@@ -34,11 +63,14 @@ class ImageTransform:
         std: Per-channel standard deviation divided by.
         rescale: Factor from 0..255 values (1/255).
         interpolation: Torchvision resampling mode.
+        pad_fill: Pad to a square with this uint8 colour before resizing (LLaVA-1.5's
+            ``expand2square``); None for no padding.
     """
 
     def __init__(self, shortest_edge: int | None, size: tuple[int, int] | None, crop: tuple[int, int] | None,
                  mean: list[float], std: list[float], rescale: float = 1 / 255,
-                 interpolation: tvF.InterpolationMode = tvF.InterpolationMode.BICUBIC):
+                 interpolation: tvF.InterpolationMode = tvF.InterpolationMode.BICUBIC,
+                 pad_fill: tuple[int, int, int] | None = None):
         self.shortest_edge = shortest_edge
         self.size = size
         self.crop = crop
@@ -46,12 +78,16 @@ class ImageTransform:
         self.mean = (torch.tensor(mean, dtype=torch.float32) / rescale).view(3, 1, 1)
         self.std = (torch.tensor(std, dtype=torch.float32) / rescale).view(3, 1, 1)
         self.interpolation = interpolation
+        self.pad_fill = list(pad_fill) if pad_fill is not None else None
 
     @classmethod
     def from_hf(cls, processor: Any) -> "ImageTransform | None":
         """The transform a Hugging Face image processor describes, or None if it needs more."""
         get = lambda name, default=None: getattr(processor, name, default)  # noqa: E731
-        if any(bool(get(flag, default)) != default for flag, default in SUPPORTED_FLAGS.items()):
+        # Only LLaVA's processor pads to a square with the mean colour; other do_pad mean other things.
+        pads = bool(get("do_pad")) and hasattr(processor, "pad_to_square")
+        flags = {**SUPPORTED_FLAGS, "do_pad": pads}
+        if any(bool(get(flag, default)) != default for flag, default in flags.items()):
             return None
         if not (get("do_convert_rgb", True) is not False and get("do_rescale") and get("do_normalize")):
             return None
@@ -65,8 +101,11 @@ class ImageTransform:
         interpolation = INTERPOLATION.get(Image.Resampling(int(get("resample", Image.Resampling.BICUBIC))))
         if interpolation is None:
             return None
-        return cls(shortest, exact, crop, list(get("image_mean")), list(get("image_std")),
-                   float(get("rescale_factor", 1 / 255)), interpolation)
+        mean = list(get("image_mean"))
+        # LlavaImageProcessor's fill: the mean colour truncated to integers (LLaVA's expand2square).
+        fill = tuple(int(x * 255) for x in mean) if pads else None
+        return cls(shortest, exact, crop, mean, list(get("image_std")), float(get("rescale_factor", 1 / 255)),
+                   interpolation, fill)
 
     def _target(self, height: int, width: int) -> tuple[int, int]:
         if self.shortest_edge:
@@ -76,13 +115,70 @@ class ImageTransform:
             return (new_long, self.shortest_edge) if width <= height else (self.shortest_edge, new_long)
         return self.size or (height, width)
 
+    def _resize(self, pixels: torch.Tensor, target: tuple[int, int]) -> torch.Tensor:
+        if target == tuple(pixels.shape[1:]):
+            return pixels
+        return tvF.resize(pixels, list(target), interpolation=self.interpolation, antialias=True)
+
+    def _limit(self, pixels: torch.Tensor) -> int:
+        out = self.crop or self._target(*pixels.shape[1:])
+        return INTERMEDIATE_LIMIT * max(out[0] * out[1], pixels.shape[1] * pixels.shape[2])
+
+    def _pad(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pads to a square centred as ``pad_to_square``; shrinks first when the square is too big."""
+        height, width = pixels.shape[1:]
+        side = max(height, width)
+        if height == width:
+            return pixels
+        if side * side > self._limit(pixels):
+            target = self._target(side, side)
+            pixels = self._resize(pixels, (max(1, round(height * target[0] / side)),
+                                           max(1, round(width * target[1] / side))))
+            height, width = pixels.shape[1:]
+            outer = target
+        else:
+            outer = (side, side)
+        top, left = (outer[0] - height) // 2, (outer[1] - width) // 2
+        return tvF.pad(pixels, [left, top, outer[1] - width - left, outer[0] - height - top], fill=self.pad_fill)
+
+    def _resize_and_crop_long(self, pixels: torch.Tensor) -> torch.Tensor | None:
+        """Resize and centre crop of an image whose resized form would be too big: only the source
+        window under the crop (plus the filter's reach) is resized, on the same sampling grid
+        (same scale factors) as the whole image would be, so the result matches within a shift
+        of under half an output pixel. None for ordinary shapes."""
+        height, width = pixels.shape[1:]
+        target = self._target(height, width)
+        if not self.crop or target[0] * target[1] <= self._limit(pixels):
+            return None
+        start, stop, offset = [], [], []
+        for size, out, crop in zip((height, width), target, self.crop):
+            scale = size / out  # source pixels per output pixel
+            first_out = int((out - crop) / 2.0)
+            reach = math.ceil(2 * max(1.0, scale)) + 2
+            first = max(0, math.floor(first_out * scale) - reach)
+            start.append(first)
+            stop.append(min(size, math.ceil((first_out + crop) * scale) + reach))
+            offset.append(round(first_out - first / scale))
+        window = pixels[None, :, start[0]:stop[0], start[1]:stop[1]]
+        resized = torch.nn.functional.interpolate(
+            window, scale_factor=(target[0] / height, target[1] / width), mode=self.interpolation.value,
+            antialias=self.interpolation != tvF.InterpolationMode.NEAREST, recompute_scale_factor=False)[0]
+        crop = resized[:, offset[0]:offset[0] + self.crop[0], offset[1]:offset[1] + self.crop[1]]
+        if tuple(crop.shape[1:]) != self.crop:
+            return None  # the window fell short (should not happen); do it the plain way
+        return crop
+
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """(3, H, W) float32 tensor of one image."""
-        pixels = tvF.pil_to_tensor(image if image.mode == "RGB" else image.convert("RGB"))
-        target = self._target(*pixels.shape[1:])
-        if target != tuple(pixels.shape[1:]):
-            pixels = tvF.resize(pixels, list(target), interpolation=self.interpolation, antialias=True)
-        if self.crop:
+        pixels = tvF.pil_to_tensor(to_rgb(image))
+        if self.pad_fill is not None:
+            pixels = self._pad(pixels)
+        cropped = self._resize_and_crop_long(pixels)
+        if cropped is not None:
+            pixels = cropped
+        else:
+            pixels = self._resize(pixels, self._target(*pixels.shape[1:]))
+        if self.crop and cropped is None:
             height, width = self.crop
             if pixels.shape[1] < height or pixels.shape[2] < width:
                 raise ValueError(f"image of {tuple(pixels.shape[1:])} is smaller than the crop {self.crop}")

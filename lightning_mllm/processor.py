@@ -1,7 +1,8 @@
 """Everything that turns a raw sample into model inputs: tokenizer, image processor, chat formatter.
 
 The model owns these settings (which tokenizer, how many tokens an image takes, the maximum
-length), so the datamodule asks the model for a processor instead of repeating them.
+length, how images keep their aspect), so the datamodule asks the model for a processor instead of
+repeating them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoTokenizer
 
 from lightning_mllm.chat_format import ChatFormatter
-from lightning_mllm.image_transform import ImageTransform
+from lightning_mllm.image_aspect import aspect_image_processor
+from lightning_mllm.image_transform import ImageTransform, to_rgb
 
 
 class MultimodalProcessor:
@@ -21,7 +23,8 @@ class MultimodalProcessor:
 
     Args:
         tokenizer: The LLM's fast tokenizer, with a chat template.
-        image_processor: The vision tower's Hugging Face image processor.
+        image_processor: The Hugging Face image processor to preprocess as (for a model, the
+            tower's processor adapted to ``image_aspect``; it is what the export saves).
         image_tokens: Positions one image takes in the sequence.
         max_length: Longest sequence in tokens.
     """
@@ -33,10 +36,12 @@ class MultimodalProcessor:
         self.transform = ImageTransform.from_hf(image_processor)
 
     @classmethod
-    def from_pretrained(cls, tokenizer: str, vision_tower: str, image_tokens: int,
-                        max_length: int) -> "MultimodalProcessor":
-        return cls(AutoTokenizer.from_pretrained(tokenizer), AutoImageProcessor.from_pretrained(vision_tower),
-                   image_tokens, max_length)
+    def from_pretrained(cls, tokenizer: str, vision_tower: str, image_tokens: int, max_length: int,
+                        image_aspect: str = "crop") -> "MultimodalProcessor":
+        """The processor of a tokenizer and a vision tower (ids or folders); ``image_aspect`` is
+        ``pad``, ``crop`` (the tower's own processor) or ``resize`` (``image_aspect.py``)."""
+        image_processor = aspect_image_processor(AutoImageProcessor.from_pretrained(vision_tower), image_aspect)
+        return cls(AutoTokenizer.from_pretrained(tokenizer), image_processor, image_tokens, max_length)
 
     @property
     def pad_token_id(self) -> int:
@@ -44,7 +49,7 @@ class MultimodalProcessor:
         return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     def pixel_values(self, image: Image.Image) -> torch.Tensor:
-        """(3, H, W) float tensor for one RGB image."""
+        """(3, H, W) float tensor for one image (transparency composited on white, as Hugging Face does)."""
         if self.transform is not None:
             return self.transform(image)
-        return self.image_processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"][0]
+        return self.image_processor(images=to_rgb(image), return_tensors="pt")["pixel_values"][0]

@@ -65,6 +65,10 @@ def test_missing_placeholder_is_added_to_the_first_user_turn(tokenizer):
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<image>"}], False, "image_mismatch"),
     ([{"role": "user", "content": "hi"}], False, "no_assistant_turn"),
     ([{"role": "robot", "content": "hi"}], False, "bad_messages"),
+    ([{"role": "assistant", "content": "Kaixo!"}, {"role": "user", "content": "hi"},
+      {"role": "assistant", "content": "x"}], False, "assistant_first"),
+    ([{"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Kaixo!"},
+      {"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}], False, "assistant_first"),
     ("not a list", False, "bad_messages"),
 ])
 def test_bad_conversations_raise_sample_errors(tokenizer, messages, has_image, reason):
@@ -94,3 +98,16 @@ def test_prompt_ends_with_the_generation_header(tokenizer):
     assert answer == "Bi."
     text = tokenizer.decode([t for t in prompt if t >= 0])
     assert text.endswith("Zenbat forma daude?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_a_leading_assistant_turn_raises_naming_the_sample(tokenizer):
+    # Without the check the prefix search labels <|begin_of_text|> and the system header.
+    formatter = ChatFormatter(tokenizer, image_tokens=3, max_length=512)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Kaixo!"},
+                {"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]
+    for call in (formatter.encode, formatter.encode_prompt):
+        with pytest.raises(SampleError, match=r"^assistant_first: sample shard-3\.tar:k7 \(id q7\): ") as caught:
+            call(messages, False, sample="shard-3.tar:k7 (id q7)")
+        assert (caught.value.reason, caught.value.sample) == ("assistant_first", "shard-3.tar:k7 (id q7)")
+    # A system prompt followed by the user is fine.
+    assert formatter.encode([messages[0], *messages[2:]], False).input_ids

@@ -196,3 +196,22 @@ def test_bad_checkpoints_fail_with_what_is_missing(checkpoints, tiny_paths, tmp_
         path = save_checkpoint(make_model(tiny_paths, stage=stage), tmp_path / f"{stage}.ckpt")
         with pytest.raises(SystemExit, match=f"'{stage}' run, which has no LoRA adapter"):
             export_main(["--checkpoint", str(path), "--out", str(tmp_path / stage), "--adapter_only"])
+
+
+@pytest.mark.parametrize("aspect", ["pad", "crop", "resize"])
+def test_exported_processor_preprocesses_as_training_did(aspect, tiny_paths, tmp_path):
+    """Each image_aspect mode on a non-square image: the exported folder's own processor gives the
+    training pixels within 1e-5 (the same torchvision resize on both sides)."""
+    model = make_model(tiny_paths, stage="stage1", image_aspect=aspect)
+    folder = export(str(save_checkpoint(model, tmp_path / "stage1.ckpt")), str(tmp_path / "out"), dtype="float32")
+    wide = Image.new("RGB", (96, 40), (30, 160, 40))
+    wide.paste((200, 20, 20), (0, 0, 20, 40))  # a red band at the left edge, which a centre crop loses
+    trained = load_trained(str(tmp_path / "stage1.ckpt")).processor.pixel_values(wide)
+    processor = AutoProcessor.from_pretrained(folder)
+    exported = processor(images=wide, text="<image>", return_tensors="pt")["pixel_values"][0]
+    torch.testing.assert_close(exported, trained, rtol=0, atol=1e-5)
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    assert config.get("do_pad", False) == (aspect == "pad")
+    # The modes really differ: crop loses the red band, pad and resize keep it.
+    red = trained[0] - trained[1]  # red minus green, per pixel
+    assert (red.max() > 1.0) == (aspect != "crop")
