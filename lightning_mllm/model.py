@@ -16,6 +16,7 @@ from lightning_mllm.connector import Connector
 from lightning_mllm.evaluation.answering import answer_batches, gather_answers
 from lightning_mllm.fusion import global_token_mean, labelled_token_losses, splice_image_features
 from lightning_mllm.llm import add_lora, base_model, load_llm
+from lightning_mllm.image_aspect import check_image_aspect
 from lightning_mllm.processor import MultimodalProcessor
 from lightning_mllm.schedule import WarmupCosine
 from lightning_mllm.stage_handoff import check_connector_init, load_connector_init
@@ -68,6 +69,9 @@ class MultimodalLM(L.LightningModule):
             dtype: no casts, 2.3x the step speed in DESIGN.md's probe; updates are rounded to bf16).
         attn_implementation: The LLM's attention kernel: ``sdpa``, ``flex_attention`` (skips the
             masked blocks of packed rows) or ``eager``.
+        image_aspect: How a non-square image fits the tower's square input: ``pad`` (pad to a square
+            with the processor's mean colour, then resize: LLaVA-1.5's, the default), ``crop`` (the
+            tower's processor: resize the short side, cut the centre) or ``resize`` (squash).
     """
 
     def __init__(
@@ -94,11 +98,13 @@ class MultimodalLM(L.LightningModule):
         connector_init: str | None = None,
         lora_dtype: str = "float32",
         attn_implementation: str = "sdpa",
+        image_aspect: str = "pad",
     ):
         super().__init__()
         self.save_hyperparameters()
         check_stage(stage, load_in_4bit)
         check_connector_init(connector_init)
+        check_image_aspect(image_aspect)
         if lora_dtype not in ("float32", "bfloat16"):
             raise ValueError(f"model.lora_dtype={lora_dtype!r}; expected float32 or bfloat16")
         if llm_dtype not in DTYPES:
@@ -143,7 +149,8 @@ class MultimodalLM(L.LightningModule):
         if self._processor is None:
             h = self.hparams
             self._processor = MultimodalProcessor.from_pretrained(h.tokenizer or h.llm, h.vision_tower,
-                                                                  self.image_tokens, h.max_length)
+                                                                  self.image_tokens, h.max_length,
+                                                                  h.get("image_aspect", "pad"))
         return self._processor
 
     # ----------------------------------------------------------------- forward
