@@ -124,3 +124,17 @@ def test_a_file_without_copies_is_still_rotated_here(tmp_path) -> None:
     rows = [{"id": "q", "question": "Which?", "options": ["a", "b", "c"], "answer": "B"}]
     spec = BenchmarkSpec("quiz", "en", "mc", _write_jsonl(tmp_path / "q.jsonl", rows), circular=True)
     assert [item.id for item in spec.load()] == ["q#rot0", "q#rot1", "q#rot2"]
+
+
+def test_published_files_export_to_generic_records_that_read_back_the_same(tmp_path) -> None:
+    from lightning_mllm.evaluation.generic_export import main as export_main
+
+    source = _mmbench_with_copies(tmp_path)
+    out = tmp_path / "mmbench-en.jsonl"
+    assert export_main(["--format", "mmbench_tsv", "--path", source, "--out", str(out)]) == 6
+    original = BenchmarkSpec("mmbench", "en", "mmbench_tsv", source, circular=True).load()
+    exported = BenchmarkSpec("mmbench", "en", "mc", str(out), circular=True).load()
+    fields = [(i.id, i.question, i.options, i.answer, i.category, i.meta["circular_of"], i.load_image().size)
+              for i in original]
+    assert fields == [(i.id, i.question, i.options, i.answer, i.category, i.meta["circular_of"], i.load_image().size)
+                      for i in exported]

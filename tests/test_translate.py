@@ -15,14 +15,21 @@ from PIL import Image
 from transformers import AutoTokenizer
 
 from datamodules.raw_formats import LLAVA_ROLES, ConvertOptions, RawRecord, convert
-from lightning_mllm.evaluation.formats import load_items
+from lightning_mllm.evaluation.scoring import score
+from lightning_mllm.evaluation.spec import BenchmarkSpec
 from lightning_mllm.translate import main
 from lightning_mllm.translation import item_fields
 from lightning_mllm.translation.journal import JournalError
 from lightning_mllm.translation.prompts import EXAMPLES, SYSTEM_PROMPT, build_messages
 from lightning_mllm.translation.records import read_items
 from lightning_mllm.translation.runner import translate_items
-from lightning_mllm.translation.segments import TAG_LINE, Segment, TranslationRejected, parse, render
+from lightning_mllm.translation.segments import (
+    TAG_LINE,
+    Segment,
+    TranslationRejected,
+    parse,
+    render,
+)
 from lightning_mllm.translation.validation import check_translation, english_score
 
 # The English texts of the test records and their Basque translations (what a good translator returns).
@@ -158,8 +165,12 @@ def test_round_trip_keeps_placeholders_letters_and_answer_key(format, tmp_path):
     if format == "open":
         assert record["prompt"] == "Deskribatu irudia." and record["reference"] == BASQUE[source["reference"]]
     if format in ("mc", "vqa", "open"):
-        (item,) = load_items(format, str(out), "test", "eu")
+        # The output is what evaluation reads (configs/eval/paper.yaml's Basque entries), and scores.
+        (item,) = BenchmarkSpec("test", "eu", format, str(out)).load()
         assert item.id == str(source["id"]) and item.lang == "eu"
+        right = {"mc": "Erantzuna B da.", "vqa": "Hiru.", "open": "Txakur bat hondartzan korrika dabil."}[format]
+        (row,), _ = score([item], {item.key: {"prediction": right, "error": None}})
+        assert row["score"] == 1.0
         return
     assert "conversations" not in record
     assert LLAVA_ROLES == item_fields.LLAVA_ROLES  # the translator maps speakers as the shard writer does
@@ -296,3 +307,29 @@ def test_transformers_engine_end_to_end_rejects_the_random_models_output(tmp_pat
     assert not out.exists() or not read_jsonl(out)
     again = main(args)  # everything is done: no model call
     assert again.already_done == 3 and again.engine_calls == 0
+
+
+@pytest.mark.parametrize(("reply", "reason"), [
+    # A short option left in English.
+    ("[QUESTION]\n<image>\nZer dago mahai gainean?\n[OPTION A]\nA cup\n[OPTION B]\nPlater bat", "untranslated"),
+    # Two options translated to the same text.
+    ("[QUESTION]\n<image>\nZer dago mahai gainean?\n[OPTION A]\nKatilu bat\n[OPTION B]\nkatilu bat.", "options"),
+    # A letter added inside an option.
+    ("[QUESTION]\n<image>\nZer dago mahai gainean?\n[OPTION A]\nA) Katilu bat\n[OPTION B]\nPlater bat", "options"),
+    ("[QUESTION]\n<image>\nZer dago mahai gainean?\n[OPTION A]\nKatilu bat\n[OPTION B]\nPlater bat (B)", "options"),
+])
+def test_short_english_parts_merged_options_and_added_letters_are_caught(reply, reason):
+    segments = tagged_segments("[QUESTION]\n<image>\nWhat is on the table?\n[OPTION A]\nA cup\n[OPTION B]\nA plate")
+    with pytest.raises(TranslationRejected) as rejected:
+        check_translation(segments, reply)
+    assert rejected.value.reason == reason
+    good = "[QUESTION]\n<image>\nZer dago mahai gainean?\n[OPTION A]\nKatilu bat\n[OPTION B]\nPlater bat"
+    assert check_translation(segments, good)[1:] == ["Katilu bat", "Plater bat"]
+
+
+def test_one_word_answers_left_in_english_are_caught_but_names_may_stay():
+    segments = tagged_segments("[QUESTION]\nWhere is the tower?\n[ANSWER 1]\nParis\n[ANSWER 2]\nthree")
+    with pytest.raises(TranslationRejected, match="ANSWER 2"):
+        check_translation(segments, "[QUESTION]\nNon dago dorrea?\n[ANSWER 1]\nParis\n[ANSWER 2]\nthree")
+    assert check_translation(segments, "[QUESTION]\nNon dago dorrea?\n[ANSWER 1]\nParis\n[ANSWER 2]\nhiru")[1:] == \
+        ["Paris", "hiru"]

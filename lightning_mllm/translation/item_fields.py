@@ -26,8 +26,14 @@ from collections.abc import Callable
 from typing import Any
 
 from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, ROLES
-from lightning_mllm.evaluation.format_rows import (Required, Row, answer_letter, answer_texts, lettered_options,
-                                                   text_field)
+from lightning_mllm.evaluation.format_rows import (
+    Required,
+    Row,
+    answer_letter,
+    answer_texts,
+    lettered_options,
+    text_field,
+)
 from lightning_mllm.evaluation.items import LETTERS
 from lightning_mllm.translation.segments import FieldPath, Segment
 

@@ -32,6 +32,8 @@ RETRY_NOTES = {
     "placeholder": "Keep every placeholder such as <image> exactly as in the source, in the same part.",
     "length": "Translate each part completely and only once, without leaving out or repeating text.",
     "english": "Write the whole translation in Basque (euskara batua), not in English.",
+    "untranslated": "Translate every part into Basque, short options and one-word answers too.",
+    "options": "Translate each option on its own, keep different options different, and add no option letters.",
 }
 
 # (English item, Basque translation) pairs; two per kind, as short as still shows the structure.

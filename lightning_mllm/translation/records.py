@@ -13,10 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightning_mllm.evaluation.format_rows import Row, check_row_keys, item_id, json_rows, read_json, read_jsonl
+from lightning_mllm.evaluation.format_rows import (
+    Row,
+    check_row_keys,
+    item_id,
+    json_rows,
+    read_json,
+    read_jsonl,
+)
 from lightning_mllm.evaluation.items import BenchmarkFileError
-from lightning_mllm.translation.item_fields import FORMATS, KIND, REQUIRED, SEGMENTERS, translated_record
-from lightning_mllm.translation.segments import Segment, TranslationRejected, has_tag_line
+from lightning_mllm.translation.item_fields import (
+    FORMATS,
+    KIND,
+    REQUIRED,
+    SEGMENTERS,
+    translated_record,
+)
+from lightning_mllm.translation.segments import (
+    Segment,
+    TranslationRejected,
+    has_tag_line,
+)
 
 
 class InputError(ValueError):
