@@ -50,8 +50,7 @@ def export(format: str, path: str, out: str, lang: str = "en", image_root: str |
     items = load_items(format, path, "export", lang, image_root=image_root, annotations=annotations, columns=columns)
     partial = f"{out}.partial"
     with open(partial, "w", encoding="utf-8") as file:
-        for item in items:
-            file.write(json.dumps(generic_record(item), ensure_ascii=False) + "\n")
+        file.writelines(json.dumps(generic_record(item), ensure_ascii=False) + "\n" for item in items)
     os.replace(partial, out)
     return len(items)
 
