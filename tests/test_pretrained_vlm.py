@@ -113,39 +113,43 @@ def ledger(cli) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def checkpoint_at(cli, step: int) -> Path:
+    return next(Path(cli.trainer.logger.log_dir).glob(f"checkpoints/*step={step}.ckpt"))
+
+
 @pytest.fixture(scope="module", params=KINDS)
 def fitted(request, tmp_path_factory, vlm_paths, synthetic_root):
-    """Ten stage-2 steps through train.py, and the same run stopped at step 4 and resumed."""
+    """Ten stage-2 steps through train.py (checkpoints at steps 4 and 8), and the same run resumed
+    from its step-4 checkpoint."""
     kind = request.param
     root = tmp_path_factory.mktemp(f"fit-{kind}")
     args = (synthetic_root, vlm_paths[kind], IMAGE_SIZE[kind])
-    full = cli_main(fit_args(root / "full", *args))
     checkpointing = ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
                      "--trainer.callbacks.every_n_train_steps=4", "--trainer.callbacks.save_top_k=-1"]
-    first = cli_main(fit_args(root / "first", *args, *checkpointing, "--trainer.max_steps", "4"))
-    step4 = next(Path(first.trainer.logger.log_dir).glob("checkpoints/*step=4.ckpt"))
-    resumed = cli_main(fit_args(root / "resumed", *args, "--ckpt_path", str(step4)))
-    return {"kind": kind, "root": root, "full": full, "first": first, "resumed": resumed}
+    full = cli_main(fit_args(root / "full", *args, *checkpointing))
+    resumed = cli_main(fit_args(root / "resumed", *args, "--ckpt_path", str(checkpoint_at(full, 4))))
+    return {"kind": kind, "full": full, "resumed": resumed, "last": checkpoint_at(full, 8)}
 
 
 def test_stage2_steps_through_train_py_lower_the_loss_and_resume_exactly(fitted):
-    full, first, resumed = fitted["full"], fitted["first"], fitted["resumed"]
+    full, resumed = fitted["full"], fitted["resumed"]
     assert isinstance(full.model, PretrainedVLM) and full.trainer.global_step == 10
-    losses = [entry["loss"] for entry in ledger(full)]
-    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3, losses
-    # The resumed run sees the uninterrupted run's batches, with the same weights: the same losses.
     reference = ledger(full)
-    after = ledger(first) + ledger(resumed)
-    assert [e["ids"] for e in after] == [e["ids"] for e in reference]
-    assert [e["loss"] for e in after] == pytest.approx([e["loss"] for e in reference], rel=1e-4)
+    losses = [entry["loss"] for entry in reference]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3, losses
+    # The resumed run sees the uninterrupted run's batches from step 4, with the same weights,
+    # optimizer state and schedule: the same losses.
+    after = ledger(resumed)
+    assert resumed.trainer.global_step == 10
+    assert [e["ids"] for e in after] == [e["ids"] for e in reference[4:]]
+    assert [e["loss"] for e in after] == pytest.approx(losses[4:], rel=1e-4)
     # Only the trained weights are in the checkpoint: LoRA and the connector, no frozen tower.
-    checkpoint = next(Path(full.trainer.logger.log_dir).glob("checkpoints/*.ckpt"))
-    state = torch.load(checkpoint, weights_only=True, map_location="cpu")["state_dict"]
+    state = torch.load(fitted["last"], weights_only=True, map_location="cpu")["state_dict"]
     assert state and set(state) == {n for n, p in full.model.named_parameters() if p.requires_grad}
 
 
 def test_train_py_test_answers_the_benchmarks_per_language(fitted, tmp_path):
-    checkpoint = next(Path(fitted["full"].trainer.logger.log_dir).glob("checkpoints/*.ckpt"))
+    checkpoint = fitted["last"]
     bench = write_synthetic_benchmarks(tmp_path / "bench", per_language=4)
     specs = [{"name": "shapes-mc", "lang": lang, "format": "mc", "path": str(bench / f"mc-{lang}.jsonl"),
               "answer_format": False} for lang in ("en", "eu")]
@@ -164,7 +168,7 @@ def test_train_py_test_answers_the_benchmarks_per_language(fitted, tmp_path):
 
 
 def test_export_loads_with_transformers_alone_and_answers_as_the_checkpoint(fitted, tmp_path):
-    checkpoint = next(Path(fitted["full"].trainer.logger.log_dir).glob("checkpoints/*.ckpt"))
+    checkpoint = fitted["last"]
     trained = load_trained_vlm(str(checkpoint))
     processor = trained.processor
     prompt, _ = processor.formatter.encode_prompt(CONVERSATION[:2], has_image=True)
@@ -179,13 +183,13 @@ def test_export_loads_with_transformers_alone_and_answers_as_the_checkpoint(fitt
     image = scene().resize((processor.side, processor.side)) if processor.side else scene()
     text = hf.apply_chat_template(structured(check_messages(CONVERSATION[:1], True)), tokenize=False,
                                   add_generation_prompt=True)
-    inputs = hf(text=[text], images=[image.resize(image.size)], return_tensors="pt")
+    inputs = hf(text=[text], images=[image], return_tensors="pt")
     out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
     answer = hf.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     assert answer == expected[0]
     # The merged weights differ from the original model's: the training is in them.
-    original = AutoModelForImageTextToText.from_pretrained(trained.hparams.init_from)
-    changed = [n for n, p in model.named_parameters() if not torch.equal(p, original.state_dict()[n])]
+    original = AutoModelForImageTextToText.from_pretrained(trained.hparams.init_from).state_dict()
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, original[n])]
     assert any("language_model" in n for n in changed) and not any(".visual.blocks" in n or "vision_tower" in n
                                                                        for n in changed)
 
