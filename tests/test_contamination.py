@@ -7,6 +7,7 @@ import io
 import json
 from itertools import combinations
 
+import pytest
 from data_fixtures import distinct_image, shard_records
 from PIL import Image
 
@@ -73,3 +74,10 @@ def test_finds_planted_copies_and_nothing_else_then_drops_them(tmp_path):
     assert sum(s["samples"] for s in manifest["shard_files"]) == 200
     again = main(["--shards", shards, "--bench", f"bench:en:vqa:{bench}", "--report", str(report_path)])
     assert not again.flagged and json.loads(report_path.read_text())["pairs"] == {}
+
+
+def test_phash_equals_imagehash_phash():
+    imagehash = pytest.importorskip("imagehash")
+    for seed in range(40):
+        with Image.open(io.BytesIO(distinct_image(seed, size=(96 + seed, 64)))) as image:
+            assert fingerprint(distinct_image(seed, size=(96 + seed, 64))).phash == int(str(imagehash.phash(image)), 16)
