@@ -63,6 +63,8 @@ class Collator:
             "text_tokens": [s.get("text_tokens", 0) for s in samples],
             "tokens": [len(s["input_ids"]) for s in samples],
             "has_image": [s["pixel_values"] is not None for s in samples],
+            # Passes its source had made when each training sample was drawn (mixture monitor).
+            "passes": [s.get("pass", 0.0) for s in samples],
         }
         if "prompt_ids" in samples[0]:
             prompts = [s["prompt_ids"] for s in samples]

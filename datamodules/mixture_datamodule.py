@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import warnings
+from typing import Any
 
 import lightning as L
 from braceexpand import braceexpand
@@ -14,13 +15,18 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from datamodules.collate import Collator
 from datamodules.mixture_weights import MixtureShares, Source, source_weights
-from datamodules.shard_streams import MixtureStream, ResolvedSource, ValidationPass
+from datamodules.ranked_loader import RankedStatefulDataLoader
+from datamodules.shard_index import count_shards, manifest_counts
+from datamodules.shard_streams import MixtureStream, ResolvedSource
 from datamodules.synthetic_shards import SyntheticSpec, write_synthetic_shards
+from datamodules.validation_pass import ValidationPass
 from lightning_mllm.processor import MultimodalProcessor
 
 
-def resolve_source(source: Source, root: str, key: str, weight: float = 0.0) -> ResolvedSource:
-    """Expands a source's patterns into existing shard files, failing with the config key."""
+def resolve_source(source: Source, root: str, key: str, weight: float | None = None) -> ResolvedSource:
+    """Expands a source's patterns into existing shard files and counts their samples, failing
+    with the config key. A training source (``weight`` given) is counted whole (manifests, else tar
+    headers) and must hold samples; a validation source takes only what manifests state."""
     if not source.patterns:
         raise ValueError(f"{key}.patterns is empty")
     shards: list[str] = []
@@ -31,7 +37,14 @@ def resolve_source(source: Source, root: str, key: str, weight: float = 0.0) -> 
             if not matches:
                 raise FileNotFoundError(f"{key}.patterns: no shard matches {path!r}")
             shards.extend(matches)
-    return ResolvedSource(source.name, shards, weight, source.lang)
+    if weight is None:
+        return ResolvedSource(source.name, shards, 0.0, source.lang, manifest_counts(shards))
+    counts = count_shards(shards)
+    if not sum(c.samples for c in counts):
+        broken = [f"{path} ({c.error})" for path, c in zip(shards, counts) if c.error]
+        raise ValueError(f"{key}: its {len(shards)} shard(s) hold no sample"
+                         + (f"; unreadable: {', '.join(broken[:3])}" if broken else ""))
+    return ResolvedSource(source.name, shards, weight, source.lang, counts)
 
 
 class MixtureDataModule(L.LightningDataModule):
@@ -107,6 +120,8 @@ class MixtureDataModule(L.LightningDataModule):
         self.synthetic = synthetic
         self.pack_length = pack_length
         self.processor: MultimodalProcessor | None = None
+        self._train_loader: StatefulDataLoader | None = None
+        self._loader_state: dict[str, Any] | None = None  # from a checkpoint, for the next loader
 
     def prepare_data(self) -> None:
         if self.synthetic is not None:
@@ -130,6 +145,20 @@ class MixtureDataModule(L.LightningDataModule):
                     for s, c in zip(self.train, self.train_sources)]
             rank_zero_info("training mixture (source, lang, modality, shards, sampling probability):\n" + "\n".join(rows))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The training stream's position, for exact resumption from any checkpoint.
+
+        Lightning stores the loader's state too, but restores it only when it restarts inside an
+        epoch (``_FitLoop.restarting`` is false once the epoch's batches are all processed), so a
+        checkpoint written at the end of an epoch would restart the stream from the seed.
+        """
+        if self._train_loader is None:
+            return {}
+        return {"train_loader": self._train_loader.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._loader_state = state_dict.get("train_loader")
+
     def configured_shares(self) -> dict[str, float]:
         """Configured sampling probability per source name (the mixture monitor compares)."""
         return {s.name: p for s, p in zip(self.train_sources, self.probabilities)}
@@ -151,9 +180,14 @@ class MixtureDataModule(L.LightningDataModule):
         with warnings.catch_warnings():
             # torchdata 0.11 calls a torch API that torch 2.14 deprecates; nothing to act on.
             warnings.filterwarnings("ignore", message=".*set_vital.*")
-            return StatefulDataLoader(stream, batch_size=None, num_workers=self.num_workers,
-                                      collate_fn=Collator(self.processor.pad_token_id, self.pack_length),
-                                      persistent_workers=self.num_workers > 0)
+            loader = RankedStatefulDataLoader(stream, batch_size=None, num_workers=self.num_workers,
+                                              collate_fn=Collator(self.processor.pad_token_id, self.pack_length),
+                                              persistent_workers=self.num_workers > 0)
+        if self._loader_state is not None:
+            loader.load_state_dict(self._loader_state)
+            self._loader_state = None
+        self._train_loader = loader
+        return loader
 
     def val_dataloader(self) -> DataLoader | list:
         if not self.val:

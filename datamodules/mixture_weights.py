@@ -7,6 +7,7 @@ the per-source ``weight`` then only splits a share among the sources that fall i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -66,6 +67,8 @@ def source_weights(sources: list[Source], shares: MixtureShares | None = None,
     weights = [float((overrides or {}).get(s.name, s.weight)) for s in sources]
     for i, (source, weight) in enumerate(zip(sources, weights)):
         key = f"data.weights[{source.name!r}]" if source.name in (overrides or {}) else f"data.train_sources[{i}].weight"
+        if not math.isfinite(weight):
+            raise ValueError(f"{key}={weight} is not a finite number")
         if weight < 0:
             raise ValueError(f"{key}={weight} is negative")
         if source.modality not in ("image", "text"):

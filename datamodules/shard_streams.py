@@ -1,4 +1,9 @@
-"""Iterable datasets over tar shards: the weighted training mixture and a fixed validation pass.
+"""The weighted training mixture over tar shards, and what its validation counterpart shares.
+
+Each source is read in passes (``datamodules.shard_cursor``): every pass visits each of its
+samples once, split over ranks and loader workers. Each data worker's share of an epoch is planned
+with exact per-source quotas (the weights' shares, remainders carried to the next epoch), so an
+epoch sized to the data reads each sample once.
 
 The training stream yields whole batches (lists of encoded samples): it draws a group of
 ``group_batches`` batches' worth of samples, sorts them by length and cuts them into batches, so
@@ -19,26 +24,33 @@ from typing import Any
 from torch.utils.data import IterableDataset, get_worker_info
 
 from datamodules.random_state import state_from_list, state_to_list
-from datamodules.samples import decode_sample, encode_sample, read_shard
-from datamodules.shard_cursor import SourceCursor, Slot
+from datamodules.samples import decode_sample, encode_sample
+from datamodules.shard_cursor import Slot, SourceCursor
+from datamodules.shard_index import ShardCount, count_shards
 from lightning_mllm.chat_format import SampleError
 from lightning_mllm.processor import MultimodalProcessor
 
 log = logging.getLogger(__name__)
 WARNINGS_PER_WORKER = 5
 BAD_FRACTION_GRACE = 200  # draws before the bad-sample fraction is judged
-MIX_BLOCK = 100  # draws planned at a time with exact per-source quotas
 MAX_FAILURES_IN_A_ROW = 1000
 
 
 @dataclass
 class ResolvedSource:
-    """A source with its shard list expanded and its normalised sampling probability."""
+    """A source with its shard list expanded, its normalised sampling probability and the samples
+    in each shard (counted when missing; for validation, only what manifests state)."""
 
     name: str
     shards: list[str]
     weight: float
     lang: str | None
+    counts: list[ShardCount | None] | None = None
+
+    def shard_counts(self) -> list[ShardCount]:
+        if self.counts is None:
+            self.counts = count_shards(self.shards)
+        return self.counts
 
 
 def _worker() -> tuple[int, int]:
@@ -91,9 +103,10 @@ class _WorkerState:
     left: int = 0  # batches still to yield in the current epoch
     draws: int = 0
     bad: int = 0
-    block: list[int] = field(default_factory=list)  # planned source indices, drawn from the end
+    quota: list[int] = field(default_factory=list)  # per source: draws left in this epoch's plan
     credit: list[float] = field(default_factory=list)  # per source: quota owed but not yet planned
     group_start: dict[str, Any] | None = None
+    group_size: int = 0  # batches in the current group
     pending: list[list[dict[str, Any]]] = field(default_factory=list)
     yielded_in_group: int = 0
 
@@ -102,9 +115,9 @@ class MixtureStream(IterableDataset):
     """Endless per-source streams mixed by weight, yielding batches of encoded samples.
 
     Every (rank, worker) pair is a slot with its own deterministic stream from ``seed`` and its
-    own shards (``SourceCursor``), so slots never share a sample; each rank yields exactly
-    ``batches_per_rank`` batches per epoch, so all ranks run the same number of steps. Epochs
-    continue the streams rather than restart them.
+    own part of each pass over each source (``SourceCursor``), so slots never share a sample
+    within a pass; each rank yields exactly ``batches_per_rank`` batches per epoch, so all ranks
+    run the same number of steps. Epochs continue the streams rather than restart them.
 
     Args:
         sources: Training sources with normalised weights.
@@ -138,13 +151,20 @@ class MixtureStream(IterableDataset):
     def __len__(self) -> int:
         return self.batches_per_rank
 
+    def _per_epoch(self, worker: int, workers: int) -> int:
+        return self.batches_per_rank // workers + int(worker < self.batches_per_rank % workers)
+
     def _start(self) -> _WorkerState:
         worker, workers = _worker()
-        slot = Slot(self.rank * workers + worker, self.world_size * workers)
-        cursors = [SourceCursor(s.name, s.shards, slot, f"{self.seed}/{s.name}/{slot.index}/{slot.count}",
-                                self.shuffle_buffer) for s in self.sources]
-        per_epoch = self.batches_per_rank // workers + int(worker < self.batches_per_rank % workers)
-        return _WorkerState(random.Random(f"{self.seed}/{slot.index}/{slot.count}"), cursors, per_epoch)
+        # Each slot's share of a pass follows the batches it yields per epoch, so an epoch sized
+        # to the data reads every sample once even when the workers' batch counts differ.
+        shares = [self._per_epoch(k, workers) for k in range(workers)] * self.world_size
+        slot = Slot(self.rank * workers + worker, self.world_size * workers, shares)
+        cursors = [SourceCursor(s.name, s.shards, s.shard_counts(), slot, f"{self.seed}/{s.name}",
+                                f"{self.seed}/{s.name}/{slot.index}/{slot.count}", self.shuffle_buffer)
+                   for s in self.sources]
+        return _WorkerState(random.Random(f"{self.seed}/{slot.index}/{slot.count}"), cursors,
+                            self._per_epoch(worker, workers))
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         if self._w is None:
@@ -154,7 +174,7 @@ class MixtureStream(IterableDataset):
             w.left = w.per_epoch
         while w.left > 0:
             if w.yielded_in_group == len(w.pending):
-                self._draw_group()
+                self._draw_group(min(self.group_batches, w.left))
             batch = w.pending[w.yielded_in_group]
             w.yielded_in_group += 1
             w.left -= 1
@@ -163,7 +183,7 @@ class MixtureStream(IterableDataset):
     def _snapshot(self) -> dict[str, Any]:
         w = self._w
         return {"rng": state_to_list(w.rng.getstate()), "cursors": [c.state_dict() for c in w.cursors],
-                "draws": w.draws, "bad": w.bad, "block": list(w.block), "credit": list(w.credit)}
+                "draws": w.draws, "bad": w.bad, "quota": list(w.quota), "credit": list(w.credit)}
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         w = self._w
@@ -171,42 +191,55 @@ class MixtureStream(IterableDataset):
         for cursor, state in zip(w.cursors, snapshot["cursors"]):
             cursor.load_state_dict(state)
         w.draws, w.bad = snapshot["draws"], snapshot["bad"]
-        w.block, w.credit = list(snapshot["block"]), list(snapshot["credit"])
+        w.quota, w.credit = list(snapshot["quota"]), list(snapshot["credit"])
 
-    def _draw_group(self) -> None:
+    def _draw_group(self, batches: int) -> None:
+        """Draws ``batches`` batches' worth of samples; a group never reaches into the next
+        epoch, so each epoch's batches hold exactly the samples drawn for it."""
         w = self._w
-        w.group_start = self._snapshot()
-        samples = [self._draw() for _ in range(self.group_batches * self.batch_size)]
+        w.group_start, w.group_size = self._snapshot(), batches
+        samples = [self._draw() for _ in range(batches * self.batch_size)]
         w.pending = group_by_length(samples, self.batch_size, w.rng)
         w.yielded_in_group = 0
         # Skips found while drawing travel with the group's first batch: a resumed run that
         # redraws the group and drops its yielded batches then drops their skips too.
         w.pending[0][0]["skipped"] = self.skips.take()
 
-    def _plan_block(self) -> None:
-        """Plans the next ``MIX_BLOCK`` draws: each source gets its weight's share, rounded with
-        the remainders carried to the next block, in random order. The realised ratio then stays
-        within a draw or two of the configured one, instead of drifting like independent draws."""
+    def _plan_epoch(self) -> None:
+        """Plans this slot's draws for one epoch: each source gets its weight's share, rounded
+        with the remainders carried to the next epoch. The realised ratio is then exact per
+        epoch, instead of drifting like independent draws."""
         w = self._w
+        draws = w.per_epoch * self.batch_size
         if not w.credit:
             w.credit = [0.0] * len(self.sources)
         counts = []
         for i, source in enumerate(self.sources):
-            w.credit[i] += source.weight * MIX_BLOCK
+            w.credit[i] += source.weight * draws
             counts.append(int(w.credit[i]))
         by_remainder = sorted(range(len(counts)), key=lambda i: w.credit[i] - counts[i], reverse=True)
-        for i in by_remainder[:MIX_BLOCK - sum(counts)]:
+        for i in by_remainder[:draws - sum(counts)]:
             counts[i] += 1
         for i, n in enumerate(counts):
             w.credit[i] -= n
-        w.block = [i for i, n in enumerate(counts) for _ in range(n)]
-        w.rng.shuffle(w.block)
+        w.quota = counts
+
+    def _next_source(self) -> int:
+        """A source index drawn without replacement from the epoch's quotas (a shuffled plan)."""
+        w = self._w
+        if not any(w.quota):
+            self._plan_epoch()
+        pick = w.rng.randrange(sum(w.quota))
+        for index, left in enumerate(w.quota):
+            if pick < left:
+                w.quota[index] -= 1
+                return index
+            pick -= left
+        raise AssertionError("unreachable: pick < sum(quota)")
 
     def _draw(self) -> dict[str, Any]:
         w = self._w
-        if not w.block:
-            self._plan_block()
-        index = w.block.pop()
+        index = self._next_source()
         cursor = w.cursors[index]
         for _ in range(MAX_FAILURES_IN_A_ROW):  # an unusable sample is replaced from the same source
             raw = cursor.next_raw()
@@ -215,11 +248,14 @@ class MixtureStream(IterableDataset):
             cursor.errors.clear()
             w.draws += 1
             try:
-                return prepare(raw, self.sources[index], self.processor, False)
+                sample = prepare(raw, self.sources[index], self.processor, False)
             except SampleError as error:
                 self._count_bad(error)
+                continue
+            sample["pass"] = cursor.progress
+            return sample
         raise RuntimeError(f"source {self.sources[index].name!r}: {MAX_FAILURES_IN_A_ROW} unusable samples "
-                           f"in a row; is it in the DESIGN.md sample format?")
+                           f"in a row; is it in the docs/design.md sample format?")
 
     def _count_bad(self, error: SampleError) -> None:
         w = self._w
@@ -237,7 +273,8 @@ class MixtureStream(IterableDataset):
         w = self._w
         if w is None:
             return {}
-        return {"group_start": w.group_start, "yielded_in_group": w.yielded_in_group, "left": w.left}
+        return {"group_start": w.group_start, "group_size": w.group_size,
+                "yielded_in_group": w.yielded_in_group, "left": w.left}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -246,36 +283,5 @@ class MixtureStream(IterableDataset):
         self._w.left = state["left"]
         if state["group_start"] is not None:
             self._restore(state["group_start"])
-            self._draw_group()
+            self._draw_group(state["group_size"])
             self._w.yielded_in_group = state["yielded_in_group"]
-
-
-class ValidationPass(IterableDataset):
-    """Every sample of the validation shards exactly once, in a fixed order, split by rank and
-    worker by sample index, so the evaluated set is the same whatever the number of processes."""
-
-    def __init__(self, sources: list[ResolvedSource], processor: MultimodalProcessor, rank: int, world_size: int):
-        self.sources = sources
-        self.processor = processor
-        self.rank = rank
-        self.world_size = world_size
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        worker, workers = _worker()
-        slots = self.world_size * workers
-        slot = self.rank * workers + worker
-        skips = SkipLog()
-        index = 0
-        for source in self.sources:
-            for shard in source.shards:
-                for raw in read_shard(shard):
-                    index += 1
-                    if (index - 1) % slots != slot:
-                        continue
-                    try:
-                        sample = prepare(raw, source, self.processor, True)
-                    except SampleError as error:
-                        skips.skip(error)
-                        continue
-                    sample["skipped"] = skips.take()
-                    yield sample

@@ -11,6 +11,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_configure(config) -> None:
+    # `-m "not slow"` leaves out the tests that take more than about 20 s on a CPU.
+    config.addinivalue_line("markers", "slow: takes more than about 20 s on a CPU")
+
+
 # The tiny backbones are cached across runs in the checkout's ignored .cache/ folder (their folder
 # names carry a hash of the code that builds them, so a code change rebuilds them). Set here,
 # before any project module reads it, so the CLI's ${tiny_backbone:...} resolver uses the same folders.

@@ -12,7 +12,7 @@ from PIL import Image
 from datamodules.mixture_datamodule import MixtureDataModule
 from datamodules.mixture_weights import Source
 from callbacks.skipped_samples import SkippedSampleMonitor
-from datamodules.shard_streams import ValidationPass
+from datamodules.validation_pass import ValidationPass
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.processor import MultimodalProcessor
 from lightning_mllm.vision_tower import image_token_count
@@ -164,3 +164,38 @@ def test_mixture_monitor_adds_each_row_to_its_source_and_language():
     monitor.on_train_batch_end(SimpleNamespace(global_step=1, log_every_n_steps=1000), None, None, batch, 0)
     assert monitor.by_source.tolist() == [[1, 20, 5, 6, 0], [2, 40, 5, 11, 1]]
     assert monitor.by_lang.tolist() == [[2, 60, 6, 7, 0], [1, 10, 2, 4, 0], [1, 30, 3, 7, 1]]
+
+
+def test_mixture_monitor_logs_the_furthest_pass_per_source():
+    from types import SimpleNamespace
+
+    from callbacks.mixture_monitor import MixtureMonitor
+
+    class Strategy:
+        root_device = torch.device("cpu")
+
+        def reduce(self, tensor, reduce_op):
+            return tensor
+
+    class Logger:
+        def __init__(self):
+            self.logged = {}
+
+        def log_metrics(self, metrics, step):
+            self.logged.update(metrics)
+
+    monitor = MixtureMonitor(log_every_n_steps=1)
+    monitor.sources, monitor.langs = ["en", "eu"], ["en", "eu", "other"]
+    monitor.by_source, monitor.by_lang = torch.zeros(2, 5, dtype=torch.float64), torch.zeros(3, 5, dtype=torch.float64)
+    monitor.passes = torch.zeros(2, dtype=torch.float64)
+    logger = Logger()
+    trainer = SimpleNamespace(global_step=1, log_every_n_steps=1, strategy=Strategy(), is_global_zero=True,
+                              loggers=[logger])
+    for passes in ([0.5, 2.25, 2.5], [0.75, 2.0, 2.25]):  # a later batch from a worker that is behind
+        batch = {"sources": ["en", "eu", "eu"], "lang": ["en", "eu", "eu"], "tokens": [1, 1, 1], "words": [1, 1, 1],
+                 "text_tokens": [1, 1, 1], "has_image": [True, True, True], "passes": passes}
+        monitor.on_train_batch_end(trainer, None, None, batch, 0)
+    assert logger.logged["mixture/passes/en"] == 0.75 and logger.logged["mixture/passes/eu"] == 2.5
+    restored = MixtureMonitor()
+    restored.load_state_dict(monitor.state_dict())
+    assert restored.passes.tolist() == [0.75, 2.5]
