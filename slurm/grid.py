@@ -35,12 +35,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "slurm"))
-from grid_jobs import copy_atomic, evaluation_commands, final_checkpoint, report_command  # noqa: E402
+from grid_jobs import (already_written, copy_atomic, evaluation_commands, final_checkpoint,  # noqa: E402
+                       report_command)
 
 BACKBONES = ("llama-3.1-8b-instruct", "latxa-llama-3.1-8b-instruct")
 BASQUE_SHARES = (0, 10, 20, 50, 100)
 TEXT_ONLY = (True, False)
 TEXT_EU_SHARES = (0, 50, 100)
+# A job whose dependency failed is cancelled instead of waiting in the queue forever.
+KILL = "--kill-on-invalid-dep=yes"
 STAGE2 = {"lora": ["stage/stage2.yaml"], "qlora": ["stage/stage2.yaml", "stage/stage2-qlora.yaml"],
           "full": ["stage/stage2-full.yaml"]}
 
@@ -126,6 +129,11 @@ def resolved_config(args: list[str]) -> dict:
     return config
 
 
+def model_settings(config: dict) -> dict:
+    """The model's settings in a resolved config, with or without a ``class_path`` around them."""
+    return config["model"].get("init_args", config["model"])
+
+
 def check_devices(config: dict, gpus_per_node: int, nodes: int) -> None:
     """Lightning runs one process per SLURM task: tasks per node must equal trainer.devices."""
     devices, num_nodes = config["trainer"].get("devices"), config["trainer"].get("num_nodes", 1)
@@ -153,10 +161,11 @@ def chain(options: argparse.Namespace) -> list[tuple[str, list[str]]]:
     if options.run_stage1:
         for number, backbone in enumerate(BACKBONES):
             jobs.append((f"STAGE1_{number}", [*nodes, "slurm/stage1.sbatch", backbone, *forwarded(options)]))
-        after = [f"--dependency=afterok:{':'.join(f'${name}' for name, _ in jobs)}"]
+        after = [f"--dependency=afterok:{':'.join(f'${name}' for name, _ in jobs)}", KILL]
     jobs.append(("TRAIN", [array, *nodes, *after, "slurm/grid.sbatch", *forwarded(options)]))
-    jobs.append(("EVAL", [array, *one_gpu, "--dependency=afterok:$TRAIN", "slurm/eval.sbatch", *forwarded(options)]))
-    jobs.append(("REPORT", ["--nodes=1", "--ntasks=1", "--dependency=afterok:$EVAL", "slurm/report.sbatch",
+    jobs.append(("EVAL", [array, *one_gpu, "--dependency=afterok:$TRAIN", KILL, "slurm/eval.sbatch",
+                          *forwarded(options)]))
+    jobs.append(("REPORT", ["--nodes=1", "--ntasks=1", "--dependency=afterok:$EVAL", KILL, "slurm/report.sbatch",
                             options.method]))
     return jobs
 
@@ -214,10 +223,13 @@ def evaluate(index: int, options: argparse.Namespace) -> None:
     """Evaluates stage-2 run ``index``: multimodal benchmarks, then the text-only ones."""
     element, args = GRID[index], element_args(index, options)
     name = element.name(options.method)
-    llm = resolved_config(args)["model"]["llm"]
+    llm = model_settings(resolved_config(args))["llm"]
     checkpoint = str(final_checkpoint(f"{runs()}/{name}"))
     for command in evaluation_commands(checkpoint, f"{runs()}/eval-{options.method}/{name}", name, element.backbone,
                                        element.basque_share, options.method, llm):
+        if already_written(command):  # a requeued or repeated job
+            print(f"# kept from an earlier attempt: {shlex.join(command)}", flush=True)
+            continue
         print(shlex.join(command), flush=True)
         subprocess.run(command, check=True, cwd=ROOT)
 

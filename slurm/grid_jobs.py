@@ -65,6 +65,12 @@ def evaluation_commands(checkpoint: str, out: str, name: str, backbone: str, bas
     return commands
 
 
+def already_written(command: list[str]) -> bool:
+    """An export whose folder a previous attempt of the job wrote (exports refuse to overwrite)."""
+    exports = "lightning_mllm.export" in command or "slurm/export_llm.py" in command
+    return exports and Path(command[command.index("--out") + 1]).is_dir()
+
+
 def report_command(eval_root: str, out: str) -> list[str]:
     """The sweep report over every evaluated run under ``eval_root`` (the paper's Figures 2/3)."""
     results = sorted(str(p) for pattern in ("*/results.json", "*/text.json") for p in Path(eval_root).glob(pattern))

@@ -29,7 +29,8 @@ def grid():
 def _configs(out: str) -> dict[str, dict]:
     """The resolved config of every run printed by a dry run, by run name."""
     configs = {}
-    for document in ("\n" + out).split("\n# [")[1:]:
+    runs = ("\n" + out).split("\n# evaluation [")[0]  # the evaluation commands follow the runs
+    for document in runs.split("\n# [")[1:]:
         header, _, body = document.partition("\n")
         lines = [line[4:] for line in body.splitlines() if line.startswith("#   ")]
         configs[header.split("] ", 1)[1]] = yaml.safe_load("\n".join(lines))
@@ -44,7 +45,8 @@ def test_dry_run_prints_the_whole_chain_with_dependencies(grid, capsys, monkeypa
     configs = _configs(out)
     assert len(configs) == 2 + len(grid.GRID) == 22
     stage1 = configs["stage1-latxa-llama-3.1-8b-instruct"]
-    assert stage1["model"]["stage"] == "stage1" and stage1["model"]["llm"] == "HiTZ/Latxa-Llama-3.1-8B-Instruct"
+    stage1 = grid.model_settings(stage1)
+    assert stage1["stage"] == "stage1" and stage1["llm"] == "HiTZ/Latxa-Llama-3.1-8B-Instruct"
     seen = set()
     for element in grid.GRID:
         config = configs[element.name("full")]
@@ -52,11 +54,12 @@ def test_dry_run_prints_the_whole_chain_with_dependencies(grid, capsys, monkeypa
         assert mixture["target_share"] == element.basque_share / 100
         assert mixture["text_share"] == (0.1 if element.text_only else 0)
         assert config["data"]["init_args"]["weights"] == {"text-en": 0.5, "text-eu": 0.5}
-        assert config["model"]["stage"] == "full" and config["model"]["llm_lr"] == 2e-5
-        assert config["model"]["connector_init"] == f"{tmp_path}/runs/stage1/{element.backbone}.ckpt"
+        model = grid.model_settings(config)
+        assert model["stage"] == "full" and model["llm_lr"] == 2e-5
+        assert model["connector_init"] == f"{tmp_path}/runs/stage1/{element.backbone}.ckpt"
         assert config["trainer"]["default_root_dir"] == f"{tmp_path}/runs/{element.name('full')}"
         assert str(config["trainer"]["devices"]) == "8"
-        seen.add((config["model"]["llm"], mixture["target_share"], mixture["text_share"]))
+        seen.add((model["llm"], mixture["target_share"], mixture["text_share"]))
     assert len(seen) == 20
     # Each run's evaluation: multimodal benchmarks, the merged LLM, the text benchmarks on it.
     assert "python -m lightning_mllm.evaluate --config configs/eval/paper.yaml" in out
@@ -65,10 +68,11 @@ def test_dry_run_prints_the_whole_chain_with_dependencies(grid, capsys, monkeypa
     jobs = [line for line in out.splitlines() if "=$(sbatch --parsable" in line]
     assert [line.split("=", 1)[0] for line in jobs] == ["STAGE1_0", "STAGE1_1", "TRAIN", "EVAL", "REPORT"]
     assert "slurm/stage1.sbatch llama-3.1-8b-instruct --method full" in jobs[0]
-    assert "--array=0-19 --nodes=1 --ntasks-per-node=8 --gpus-per-node=8 " \
-           "--dependency=afterok:$STAGE1_0:$STAGE1_1 slurm/grid.sbatch --method full" in jobs[2]
-    assert "--array=0-19 --nodes=1 --ntasks=1 --gpus-per-node=1 --dependency=afterok:$TRAIN slurm/eval.sbatch" in jobs[3]
-    assert "--dependency=afterok:$EVAL slurm/report.sbatch full" in jobs[4]
+    assert "--array=0-19 --nodes=1 --ntasks-per-node=8 --gpus-per-node=8 --dependency=afterok:$STAGE1_0:$STAGE1_1 " \
+           "--kill-on-invalid-dep=yes slurm/grid.sbatch --method full" in jobs[2]
+    assert "--array=0-19 --nodes=1 --ntasks=1 --gpus-per-node=1 --dependency=afterok:$TRAIN " \
+           "--kill-on-invalid-dep=yes slurm/eval.sbatch --method full" in jobs[3]
+    assert "--dependency=afterok:$EVAL --kill-on-invalid-dep=yes slurm/report.sbatch full" in jobs[4]
     assert f"export MLLM_STAGE1={tmp_path}/runs/stage1" in out
 
 
@@ -108,7 +112,7 @@ def test_array_tasks_rebuild_the_same_arguments(grid, monkeypatch):
 
 
 def test_final_checkpoint_is_the_newest_and_stage1_handoff_copies_it(grid, tmp_path, monkeypatch):
-    from grid_jobs import final_checkpoint
+    from grid_jobs import already_written, evaluation_commands, final_checkpoint
 
     run = tmp_path / "runs" / "stage1-llama-3.1-8b-instruct"
     with pytest.raises(SystemExit, match="no checkpoint under"):
@@ -125,6 +129,11 @@ def test_final_checkpoint_is_the_newest_and_stage1_handoff_copies_it(grid, tmp_p
     grid.main(["stage1", "--finish", "llama-3.1-8b-instruct"])
     copied = torch.load(tmp_path / "stage1" / "llama-3.1-8b-instruct.ckpt", weights_only=True)
     assert copied["state_dict"]["connector.layers.0.weight"][0, 0] == 9
+    # A repeated evaluation job keeps the adapter an earlier attempt exported (exports never overwrite).
+    commands = evaluation_commands("x.ckpt", str(tmp_path / "eval"), "run", "llama", 20, "lora", "meta-llama/x")
+    assert [already_written(c) for c in commands] == [False, False, False]
+    (tmp_path / "eval" / "export").mkdir(parents=True)
+    assert [already_written(c) for c in commands] == [False, True, False]
 
 
 def test_sbatch_scripts_parse_and_check_tasks_against_gpus(tmp_path):
