@@ -36,7 +36,8 @@ class SampleLedger(L.Callback):
         path = self.path(trainer)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         images = 0 if batch.get("pixel_values") is None else len(batch["pixel_values"])
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        # The mean per-token loss of the micro-batch (a model may return a scaled sum as "loss").
+        loss = outputs.get("mean_loss", outputs.get("loss")) if isinstance(outputs, dict) else outputs
         entry = {"step": trainer.global_step, "ids": batch["ids"], "sources": batch.get("sources"), "images": images,
                  "loss": None if loss is None else float(loss), "time": time.time()}
         if torch.cuda.is_available():

@@ -1,4 +1,5 @@
-"""Late fusion: image features spliced into the LLM's input embeddings, and the loss on labelled tokens."""
+"""Late fusion: image features spliced into the LLM's input embeddings, and the loss on labelled tokens
+(normalised over an accumulated global batch by ``loss_normalisation.py``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def splice_image_features(embeds: torch.Tensor, image_mask: torch.Tensor, featur
 
 
 def _chunk_losses(hidden: torch.Tensor, targets: torch.Tensor, lm_head: nn.Module, softcap: float | None) -> torch.Tensor:
+    # The final norm may run in float32 (k-bit preparation) while the head keeps the storage dtype.
+    weight = getattr(lm_head, "weight", None)
+    if weight is not None and weight.is_floating_point():
+        hidden = hidden.to(weight.dtype)
     logits = lm_head(hidden).float()
     if softcap:
         logits = softcap * torch.tanh(logits / softcap)
@@ -54,18 +59,3 @@ def labelled_token_losses(hidden: torch.Tensor, labels: torch.Tensor, lm_head: n
         chunks = [checkpoint(_chunk_losses, states[i:i + chunk_tokens], wanted[i:i + chunk_tokens], lm_head,
                              softcap, use_reentrant=False) for i in range(0, len(wanted), chunk_tokens)]
     return torch.cat(chunks), selected
-
-
-def global_token_mean(losses: torch.Tensor, world_size: int, all_reduce_sum) -> torch.Tensor:
-    """This rank's share of the mean loss over every labelled token of the global batch.
-
-    DDP and FSDP average the ranks' gradients. If each rank returned its own token mean, a token on a
-    rank with few labelled tokens would weigh more than one on a busy rank; dividing each rank's sum
-    by the average token count per rank instead makes the averaged gradient exactly the gradient of
-    the global token mean, as one process holding the whole batch would compute.
-    ``all_reduce_sum`` sums a tensor over the ranks.
-    """
-    if world_size == 1:
-        return losses.mean()
-    total = all_reduce_sum(torch.tensor(float(losses.numel()), device=losses.device))
-    return losses.sum() * world_size / total.clamp(min=1.0)

@@ -1,8 +1,12 @@
-"""Loading the language model, optionally in 4-bit NF4, and wrapping it with LoRA through peft."""
+"""Loading the language model, optionally in 4-bit NF4, wrapping it with LoRA through peft, and
+preparing it for training (activation checkpointing, peft's k-bit preparation)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, PreTrainedModel
@@ -42,3 +46,53 @@ def add_lora(model: PreTrainedModel, rank: int, alpha: int, dropout: float,
 def base_model(llm: nn.Module) -> PreTrainedModel:
     """The transformers model under a peft wrapper (LoRA layers live inside it)."""
     return llm.get_base_model() if isinstance(llm, PeftModel) else llm
+
+
+def enable_checkpointing(model: PreTrainedModel) -> None:
+    """Transformers' per-decoder-layer activation checkpointing, non-reentrant (frozen embeddings in
+    front of trainable adapters then need no input hook); the newer name first, the older on 5.17."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def norms_to_float32(model: nn.Module) -> int:
+    """Puts the weights of every normalisation layer in float32; returns how many tensors changed.
+
+    peft's ``prepare_model_for_kbit_training`` upcasts every non-4-bit weight, embeddings and LM head
+    included (2 GiB more for an 8B Llama); QLoRA's own training script upcasts only the norms, which is
+    what the recipe needs for stable training, so that is all this does.
+    """
+    changed = 0
+    for module in model.modules():
+        if "Norm" not in type(module).__name__:
+            continue
+        for param in module.parameters(recurse=False):
+            if param.dtype in (torch.float16, torch.bfloat16):
+                param.data = param.data.float()
+                changed += 1
+    return changed
+
+
+def prepare_for_training(llm: nn.Module, gradient_checkpointing: bool, load_in_4bit: bool, trainer: Any = None) -> None:
+    """Activation checkpointing and peft's k-bit preparation, for one device, DDP or FSDP.
+
+    Under an FSDP strategy that already wraps layers for activation checkpointing, transformers'
+    checkpointing stays off (each layer would be recomputed twice), and norms keep the storage dtype
+    (an FSDP unit's weights must share one dtype). ``trainer`` is None outside a fit.
+    """
+    strategy = getattr(trainer, "strategy", None)
+    fsdp = strategy is not None and "FSDP" in type(strategy).__name__
+    model = base_model(llm)
+    if gradient_checkpointing:
+        if getattr(strategy, "_activation_checkpointing_kwargs", None):
+            rank_zero_info("model.gradient_checkpointing: the FSDP strategy's activation checkpointing is used")
+        else:
+            enable_checkpointing(model)
+            # As peft does for k-bit models: embeddings that output tensors requiring grad, so a
+            # checkpointed first layer always has a graph to recompute into.
+            model.enable_input_require_grads()
+    if load_in_4bit and not fsdp:
+        rank_zero_info(f"k-bit preparation: {norms_to_float32(model)} normalisation weight(s) in float32")

@@ -8,14 +8,18 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
+from torch.distributed.fsdp import FullyShardedDataParallel
 from transformers import AutoConfig, GenerationConfig
 
 from lightning_mllm.answers import exact_match
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.connector import Connector
 from lightning_mllm.evaluation.answering import answer_batches, gather_answers
-from lightning_mllm.fusion import global_token_mean, labelled_token_losses, splice_image_features
-from lightning_mllm.llm import add_lora, base_model, load_llm
+from lightning_mllm.blind_control import blind_images
+from lightning_mllm.fusion import labelled_token_losses, splice_image_features
+from lightning_mllm.llm import add_lora, base_model, load_llm, prepare_for_training
+from lightning_mllm.loss_normalisation import AccumulatedTokenMean
+from lightning_mllm.optimizers import adamw
 from lightning_mllm.image_aspect import check_image_aspect
 from lightning_mllm.processor import MultimodalProcessor
 from lightning_mllm.schedule import WarmupCosine
@@ -64,11 +68,14 @@ class MultimodalLM(L.LightningModule):
         max_new_tokens: Longest generated answer in validation.
         connector_init: A stage-1 checkpoint whose connector weights start this run (stage handoff:
             stage 2 trains connector + LoRA from the stage-1 connector).
-        lora_dtype: Storage dtype of the LoRA weights: ``float32`` (peft's default: adapter matmuls
-            and their inputs upcast to float32) or ``bfloat16`` (adapters run in the backbone's
-            dtype: no casts, 2.3x the step speed in DESIGN.md's probe; updates are rounded to bf16).
+        lora_dtype: Storage dtype of the LoRA weights: ``bfloat16`` (adapters in the backbone's
+            dtype: no casts, 2.3x the step speed in docs/design.md's probe; AdamW with Kahan summation
+            keeps the updates rounding would drop, see ``optimizers.py``) or ``float32`` (peft's
+            default: adapter matmuls and their inputs upcast to float32).
         attn_implementation: The LLM's attention kernel: ``sdpa``, ``flex_attention`` (skips the
             masked blocks of packed rows) or ``eager``.
+        gradient_checkpointing: Recompute each LLM decoder layer's activations in the backward pass
+            (any strategy; under FSDP with ``activation_checkpointing`` the strategy's wrapping is used).
         image_aspect: How a non-square image fits the tower's square input: ``pad`` (pad to a square
             with the processor's mean colour, then resize: LLaVA-1.5's, the default), ``crop`` (the
             tower's processor: resize the short side, cut the centre) or ``resize`` (squash).
@@ -96,8 +103,9 @@ class MultimodalLM(L.LightningModule):
         warmup_ratio: float = 0.03,
         max_new_tokens: int = 16,
         connector_init: str | None = None,
-        lora_dtype: str = "float32",
+        lora_dtype: str = "bfloat16",
         attn_implementation: str = "sdpa",
+        gradient_checkpointing: bool = False,
         image_aspect: str = "pad",
     ):
         super().__init__()
@@ -117,6 +125,7 @@ class MultimodalLM(L.LightningModule):
         self.connector: Connector | None = None
         self.llm = None
         self._processor: MultimodalProcessor | None = None
+        self.token_mean = AccumulatedTokenMean()
         # Checkpoints hold only trainable weights (see on_save_checkpoint).
         self.strict_loading = False
 
@@ -135,6 +144,7 @@ class MultimodalLM(L.LightningModule):
         elif h.stage == "full":
             llm.requires_grad_(True)
         self.llm = llm.train()  # from_pretrained returns eval mode; Lightning expects train mode
+        prepare_for_training(llm, h.gradient_checkpointing, h.load_in_4bit, self._trainer)
         llm_width = base_model(llm).get_input_embeddings().embedding_dim
         self.connector = Connector(h.connector, vision_config(self.vision_config).hidden_size, llm_width)
         if h.connector_init:
@@ -206,9 +216,13 @@ class MultimodalLM(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses, samples = self.token_losses(batch)
         self._log_losses("train", batch, losses, samples)
-        strategy = self.trainer.strategy
-        return global_token_mean(losses, self.trainer.world_size,
-                                 lambda count: strategy.reduce(count, reduce_op="sum"))
+        # The token sum; on_before_optimizer_step divides the window's gradients by its labelled
+        # tokens over every micro-batch and rank (loss_normalisation.py). "mean_loss" is for callbacks.
+        return {"loss": self.token_mean.step_loss(losses), "mean_loss": losses.detach().mean()}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this after the window's last backward and before it clips gradients.
+        self.token_mean.rescale_gradients(self.trainer, optimizer)
 
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -239,9 +253,10 @@ class MultimodalLM(L.LightningModule):
         pixels = batch.get("pixel_values")
         runs = {"acc": pixels}
         if pixels is not None and len(pixels) > 1:
-            # The control: each image swapped for another sample's. Near-chance accuracy here
-            # shows the answers above come from the image, not from the question alone.
-            runs["blind_acc"] = pixels.roll(1, dims=0)
+            # The control: each image swapped for another of different content. Near-chance accuracy
+            # here shows the answers above come from the image, not from the question alone.
+            runs["blind_acc"], kept = blind_images(pixels)
+            self.log("val/blind_own_image", float(kept), reduce_fx="sum", sync_dist=True, batch_size=len(pixels))
         for name, images in runs.items():
             answers = self.generate(batch["prompt_ids"], batch["prompt_mask"], images)
             correct = [exact_match(a, r) for a, r in zip(answers, batch["answers"])]
@@ -279,7 +294,7 @@ class MultimodalLM(L.LightningModule):
         llm_params = [p for p in self.llm.parameters() if p.requires_grad]
         if llm_params:
             groups.append({"name": "llm", "lr": h.llm_lr, "params": llm_params})
-        optimizer = torch.optim.AdamW(groups, weight_decay=h.weight_decay)
+        optimizer = adamw(groups, weight_decay=h.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(h.warmup_ratio))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -295,6 +310,17 @@ class MultimodalLM(L.LightningModule):
         for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
             group["lr"] = base * factor
         scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        # Lightning's FSDP precision refuses norm clipping (no handle on the root unit, Lightning
+        # issue 19235); the root FSDP module's clip_grad_norm_ takes the norm over all shards.
+        root = self.trainer.strategy.model
+        norm = gradient_clip_algorithm in (None, "norm")
+        if gradient_clip_val and norm and isinstance(root, FullyShardedDataParallel):
+            root.clip_grad_norm_(gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # ----------------------------------------------------------------- checkpoints
     def _trainable_names(self) -> set[str]:

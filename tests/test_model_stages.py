@@ -101,3 +101,61 @@ def test_images_reach_the_loss_through_the_connector(tiny_paths, connector):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.connector.parameters())
     other = dict(batch, pixel_values=torch.randn(1, 3, size, size))
     assert not torch.allclose(model.token_losses(other)[0], losses)
+
+
+def _text_batch(model, device="cpu"):
+    fmt = model.processor.formatter
+    encoded = fmt.encode([{"role": "user", "content": "Zein da Euskal Herriko hiriburua?"},
+                          {"role": "assistant", "content": "Ez dago bakarra."}], has_image=False)
+    ids = torch.tensor([encoded.input_ids], device=device)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([encoded.labels], device=device)}
+
+
+def _image_batch(model):
+    fmt = model.processor.formatter
+    encoded = fmt.encode([{"role": "user", "content": "<image>\nWhat is in the picture?"},
+                          {"role": "assistant", "content": "A red circle."}], has_image=True)
+    ids = torch.tensor([encoded.input_ids])
+    size = model.vision.model.config.image_size
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([encoded.labels]),
+            "pixel_values": torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))}
+
+
+@pytest.mark.parametrize("stage", ["stage2", "full"])
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_paths, stage):
+    gradients = {}
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = make_model(tiny_paths, stage=stage, gradient_checkpointing=checkpointing)
+        for name, param in model.llm.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(param, std=0.02, generator=torch.Generator().manual_seed(1))
+        layers = model.llm.get_base_model().model.layers if stage == "stage2" else model.llm.model.layers
+        assert all(layer.gradient_checkpointing == checkpointing for layer in layers)
+        for batch in (_image_batch(model), _text_batch(model)):
+            model.token_losses(batch)[0].mean().backward()
+        gradients[checkpointing] = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert gradients[True].keys() == gradients[False].keys() and len(gradients[True]) > 10
+    for name, gradient in gradients[False].items():
+        torch.testing.assert_close(gradients[True][name], gradient, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_qlora_with_checkpointing_trains_a_step(tiny_paths):
+    model = make_model(tiny_paths, stage="stage2", load_in_4bit=True, llm_dtype="bfloat16",
+                       gradient_checkpointing=True)
+    base = model.llm.get_base_model()
+    assert all(layer.gradient_checkpointing for layer in base.model.layers)
+    # Norms upcast (k-bit preparation); embeddings and LM head keep the storage dtype (peft would upcast them).
+    assert all(p.dtype == torch.float32 for n, p in base.named_parameters() if "norm" in n)
+    assert base.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert base.get_output_embeddings().weight.dtype == torch.bfloat16
+    device = base.get_input_embeddings().weight.device
+    optimizer = model.configure_optimizers()["optimizer"]
+    lora = {n: p.detach().float().clone() for n, p in model.llm.named_parameters() if "lora_B" in n}
+    losses, _ = model.token_losses(_text_batch(model, device))
+    assert torch.isfinite(losses).all()
+    losses.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.llm.named_parameters() if "lora_B" in n)
+    optimizer.step()
+    after = {n: p.detach().float() for n, p in model.llm.named_parameters() if "lora_B" in n}
+    assert all(not torch.equal(after[n], lora[n]) for n in lora)
