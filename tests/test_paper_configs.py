@@ -35,7 +35,7 @@ def grid():
 
 
 @pytest.fixture(scope="module")
-def resolved(grid, cache_dir):
+def resolved(grid):
     """Every paper stack (both backbones x stage 1, LoRA, full, QLoRA), resolved once."""
     configs = {}
     for backbone in BACKBONES:
@@ -54,28 +54,28 @@ def _global_batch(config: dict) -> int:
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
-def test_paper_stacks_resolve_with_their_sources_values(resolved, backbone):
+def test_paper_stacks_resolve_with_their_sources_values(grid, resolved, backbone):
     stacks = {stage: resolved[backbone, stage] for stage in STACKS}
     for stage, config in stacks.items():
-        model, trainer = config["model"], config["trainer"]
+        model, trainer = grid.model_settings(config), config["trainer"]
         assert model["llm"] == BACKBONES[backbone] and model["vision_tower"] == "openai/clip-vit-large-patch14-336"
         assert (model["max_length"], model["warmup_ratio"], model["weight_decay"]) == (2048, 0.03, 0.0), stage
         assert (trainer["gradient_clip_val"], trainer["max_epochs"]) == (1.0, 1), stage
         assert trainer["accumulate_grad_batches"] == 1  # derived by GlobalBatchSize, never set by hand
-    assert stacks["stage1"]["model"]["stage"] == "stage1" and stacks["stage1"]["model"]["connector_lr"] == 1e-3
+        assert (model["gradient_checkpointing"], model["image_aspect"]) == (True, "pad"), stage
+    models = {stage: grid.model_settings(config) for stage, config in stacks.items()}
+    assert models["stage1"]["stage"] == "stage1" and models["stage1"]["connector_lr"] == 1e-3
     assert stacks["stage1"]["data"]["init_args"]["mixture"]["target_share"] == 0.8  # model card: 80% Basque
-    lora = stacks["lora"]["model"]
+    lora = models["lora"]
     assert (lora["stage"], lora["connector_lr"], lora["llm_lr"]) == ("stage2", 2e-5, 2e-4)
     assert (lora["lora_rank"], lora["lora_alpha"], lora["lora_dropout"]) == (128, 256, 0.05)
-    full = stacks["full"]
-    assert (full["model"]["stage"], full["model"]["connector_lr"], full["model"]["llm_lr"]) == ("full", 2e-5, 2e-5)
-    strategy = full["trainer"]["strategy"]
+    full = models["full"]
+    assert (full["stage"], full["connector_lr"], full["llm_lr"]) == ("full", 2e-5, 2e-5)
+    strategy = stacks["full"]["trainer"]["strategy"]
     assert strategy["class_path"] == "lightning_mllm.fsdp.MultimodalFSDPStrategy"
     assert strategy["init_args"]["activation_checkpointing"] is True
-    qlora = stacks["qlora"]["model"]
+    qlora = models["qlora"]
     assert qlora["load_in_4bit"] is True and qlora["lora_dropout"] == 0.05 and qlora["connector_lr"] == 2e-5
-    if "gradient_checkpointing" in qlora:  # the setting lands with the QLoRA work of issue 13 item 5
-        assert qlora["gradient_checkpointing"] is True
     assert [_global_batch(stacks[s]) for s in STACKS] == [256, 128, 128, 128]
 
 
@@ -97,8 +97,8 @@ def test_global_batches_divide_on_the_clusters_they_are_for(resolved, backbone):
 
 
 def test_every_paper_config_value_names_its_source():
-    files = [*CONFIGS.glob("paper/*.yaml"), *CONFIGS.glob("stage/*.yaml"), *CONFIGS.glob("backbone/*.yaml"),
-             CONFIGS / "data" / "captions.yaml"]
+    files = [*CONFIGS.glob("paper/*.yaml"), *CONFIGS.glob("stage/*.yaml"), CONFIGS / "data" / "captions.yaml",
+             *(CONFIGS / "backbone" / f"{backbone}.yaml" for backbone in BACKBONES)]
     for path in files:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
