@@ -74,9 +74,28 @@ def test_missing_column_names_the_file_the_column_and_the_setting(tmp_path):
     with pytest.raises(ColumnError, match=r"ama-eu\.jsonl: column 'question' is missing \(mapped by the setting "
                                           r"--column question=COLUMN\)"):
         _prepare("pixmo-ama-eu", tmp_path / "out", "--input", str(rows), "--column", "sha256=")
-    card = _prepare("pixmo-ama-eu", tmp_path / "out", "--input", str(rows), "--column", "sha256=", "--column",
-                    "question=galdera", "--column", "answer=erantzuna", "--overwrite")
-    assert card["rejected"] == {"image_not_downloaded": 1}  # mapped, but no image folder was given
+    mapped = ["--input", str(rows), "--column", "sha256=", "--column", "question=galdera", "--column",
+              "answer=erantzuna", "--overwrite"]
+    with pytest.raises(ValueError, match="--fetch-images"):
+        _prepare("pixmo-ama-eu", tmp_path / "out", *mapped)
+    card = _prepare("pixmo-ama-eu", tmp_path / "out", *mapped, "--images", str(tmp_path / "empty"))
+    assert card["rejected"] == {"image_not_downloaded": 1}  # mapped, but the URL was never fetched
+
+
+def test_llava_cc3m_595k_chat_json(tmp_path):
+    (tmp_path / "images").mkdir()
+    chat = []
+    for i in range(3):
+        name = f"GCC_train_{i:09d}.jpg"
+        (tmp_path / "images" / name).write_bytes(distinct_image(70 + i))
+        chat.append({"id": f"GCC_train_{i:09d}", "image": name, "conversations": [
+            {"from": "human", "value": "Give a brief description of the image.\n<image>"},
+            {"from": "gpt", "value": f"caption {i}"}]})
+    (tmp_path / "chat.json").write_text(json.dumps(chat))
+    card = _prepare("cc3m-595k-en", tmp_path / "data", "--input", str(tmp_path / "chat.json"), "--image-root",
+                    str(tmp_path / "images"))
+    records = shard_records(tmp_path / "data" / "cc3m-595k-en")
+    assert card["stats"]["images"] == 3 and records["GCC_train_000000002"]["messages"][1]["content"] == "caption 2"
 
 
 def test_pixmo_capqa_eu_from_a_datasets_folder_groups_rows_of_one_image(tmp_path, processor):

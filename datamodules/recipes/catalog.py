@@ -14,6 +14,8 @@ UNCONFIRMED_EU = ("columns not confirmed (the data set's card was not reachable 
                   "the English data set's names: override with --column NAME=COLUMN")
 PIXMO_LICENSE = "ODC-BY-1.0 (PixMo card); images stay under their owners' terms"
 COCO_LICENSE = "annotations CC BY 4.0; COCO images under Flickr terms"
+HELD_OUT = ("PixMo-CapQA publishes one split, the one training reads: pass --input with rows held out from "
+            "the training recipe, or the evaluation scores training data")
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,10 @@ RECIPES: tuple[Recipe, ...] = (
            notes=UNCONFIRMED_EU),
     Recipe("pixmo-capqa-eval-en", "pixmo-capqa", "en", "allenai/pixmo-cap-qa", PIXMO_LICENSE, "a held-out subset",
            "eval", "open", {**OPEN_EVAL, "image": None, "url": "image_url"}, split=None,
-           eval_path="pixmo-capqa/capqa-en.jsonl", notes="images by URL (--images or --fetch-images)"),
+           eval_path="pixmo-capqa/capqa-en.jsonl", notes=f"images by URL (--images); {HELD_OUT}"),
     Recipe("pixmo-capqa-eval-eu", "pixmo-capqa", "eu", "lukasArana/Pixmo-cap-qa-eu", "not stated here: check the card",
            "a held-out subset", "eval", "open", OPEN_EVAL, split=None, eval_path="pixmo-capqa/capqa-eu.jsonl",
-           notes=UNCONFIRMED_EU),
+           notes=f"{HELD_OUT}; {UNCONFIRMED_EU}"),
     Recipe("wildvision-eval-en", "wildvision", "en", "WildVision/wildvision-bench", "check the card", "about 500 prompts",
            "eval", "open", WILDVISION_EVAL, split=None, eval_path="wildvision/wildvision-en.jsonl",
            notes="columns (instruction, image, question_id) unverified: override with --column"),

@@ -84,6 +84,10 @@ def prepare_shards(recipe: Recipe, settings: PrepareSettings, progress: bool = T
     if isinstance(options, RowOptions) and options.format == "rows":
         for path in files:  # fail before writing anything, naming the file, column and setting
             require_columns(path, options.needed_columns())
+    if columns.get("url") and not (settings.fetch_images or settings.images or settings.image_tars):
+        raise ValueError(f"recipe {recipe.name} names its images by URL (column {columns['url']!r}): pass "
+                         f"--fetch-images to download them, --images (a datamodules.url_images folder) or "
+                         f"--image-tars (img2dataset output)")
     downloads = None
     if settings.fetch_images and columns.get("url"):
         summary = download(urls_of(files, columns["url"], columns.get("sha256"), _setting("url"), _setting("sha256")),
