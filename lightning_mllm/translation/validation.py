@@ -107,13 +107,13 @@ def check_translation(segments: list[Segment], output: str) -> list[str]:
     texts = parse(output, [segment.tag for segment in segments])
     for segment, text in zip(segments, texts):
         _check_part(segment, text)
-    _check_untranslated(segments, texts)
-    _check_options(segments, texts)
     for text in ["\n".join(texts)] + [text for text in texts if len(_WORD.findall(text)) >= MIN_WORDS_PER_PART]:
         score = english_score(text)
         if score.looks_english:
             raise TranslationRejected("english", f"{score.english} of {score.words} words are English function "
                                                  f"words (Basque markers: {score.basque}): {text[:80]!r}")
+    _check_untranslated(segments, texts)
+    _check_options(segments, texts)
     return texts
 
 
