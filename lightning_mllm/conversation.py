@@ -16,14 +16,17 @@ from PIL import Image, UnidentifiedImageError
 from transformers import GenerationConfig, TextStreamer
 
 from lightning_mllm.evaluation.items import ImageDecodeError
+from lightning_mllm.image_transform import to_rgb
 from lightning_mllm.processor import MultimodalProcessor
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """The RGB image at ``path``; ``ImageDecodeError`` naming the path when it is missing or unreadable."""
+    """The RGB image at ``path`` (transparency on white, as training sees it); ``ImageDecodeError``
+    naming the path when it is missing or unreadable."""
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            rgb = to_rgb(image)
+            return rgb.copy() if rgb is image else rgb  # the file's image is closed on leaving
     except FileNotFoundError as error:
         raise ImageDecodeError(f"image {str(path)!r} does not exist") from error
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:

@@ -42,13 +42,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
         values = np.asarray(image).astype(np.int64)
         # Round v * 255 / 65535: 0 stays black, 65535 becomes 255.
         image = Image.fromarray(np.clip((values * 255 + 32767) // 65535, 0, 255).astype(np.uint8), "L")
-    if image.mode == "RGB":
-        return image
     if "A" in image.getbands() or image.info.get("transparency") is not None:
+        # Also an RGB image with a transparent colour (PNG tRNS, or a palette image PIL converted).
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 class ImageTransform:

@@ -98,6 +98,8 @@ def _transparent(kind: str) -> Image.Image:
         return Image.merge("RGBA", (*photo.split(), alpha))
     if kind == "LA":
         return Image.merge("LA", (photo.convert("L"), Image.linear_gradient("L").resize(photo.size)))
+    if kind == "RGB+tRNS":  # PIL keeps a palette's transparent entry as a transparent colour
+        return _transparent("P").convert("RGB")
     palette = photo.quantize(16)
     palette.paste(3, (0, 0, photo.width, 30))  # the top rows use the transparent entry
     saved = io.BytesIO()
@@ -106,7 +108,7 @@ def _transparent(kind: str) -> Image.Image:
     return Image.open(saved)
 
 
-@pytest.mark.parametrize("kind", ["RGBA", "LA", "P"])
+@pytest.mark.parametrize("kind", ["RGBA", "LA", "P", "RGB+tRNS"])
 def test_transparency_is_composited_on_white_like_the_clip_processor(kind):
     clip = CLIPImageProcessor(**CLIP_336)
     image = _transparent(kind)
