@@ -56,17 +56,20 @@ def _recorder(trainer) -> _Steps:
     return next(c for c in trainer.callbacks if type(c).__name__ == "_Steps")
 
 
-def test_fit_steps_once_per_global_batch(tmp_path, tiny_paths, synthetic_root):
+def test_fit_steps_once_per_global_batch_and_clips(tmp_path, tiny_paths, synthetic_root):
     # 16 samples in micro-batches of 2 on one device: 8 batches, a global batch of 8 -> 4 per step, 2 steps.
     cli = cli_main(tiny_fit_args(tmp_path, synthetic_root, "--data.init_args.batch_size", "2",
-                                 "--trainer.limit_val_batches", "0", *GLOBAL_BATCH, *RECORDER))
-    trainer = cli.trainer
+                                 "--trainer.limit_val_batches", "0", "--trainer.gradient_clip_val", "0.01",
+                                 *GLOBAL_BATCH, *RECORDER))
+    trainer, recorder = cli.trainer, _recorder(cli.trainer)
     assert trainer.accumulate_grad_batches == 4
     assert trainer.num_training_batches == 8 and trainer.global_step == 2
-    assert _recorder(trainer).accumulation == [4, 4]
+    assert recorder.accumulation == [4, 4]
     assert trainer.estimated_stepping_batches == 2
     # The schedule was sized from the derived value: warm-up and decay over 2 steps, not 8.
     assert cli.model.lr_schedulers().lr_lambdas[0].total_steps == 2
+    # Without FSDP the model's clipping hook leaves norm clipping to Lightning.
+    assert recorder.before[0] > 0.1 and len(recorder.after) == 1 and recorder.after[0] <= 0.01 * 1.001
 
 
 def test_a_global_batch_that_does_not_divide_fails_before_training(tmp_path, tiny_paths, synthetic_root):
@@ -77,14 +80,15 @@ def test_a_global_batch_that_does_not_divide_fails_before_training(tmp_path, tin
         cli_main(tiny_fit_args(tmp_path, synthetic_root, "--trainer.accumulate_grad_batches", "2", *GLOBAL_BATCH))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="FSDP needs an accelerator (torch refuses CPU FSDP)")
 def test_norm_clipping_under_fsdp(tmp_path, tiny_paths, synthetic_root):
-    # One FSDP process on the CPU. Lightning's FSDP precision plugin refuses norm clipping; the
-    # model clips through the root FSDP unit, so the gradients the optimizer sees have norm <= 0.01.
+    # Lightning's FSDP precision plugin refuses norm clipping; the model clips through the root
+    # FSDP unit, so the gradients the optimizer sees have norm <= 0.01.
     strategy = '{"class_path": "lightning_mllm.fsdp.MultimodalFSDPStrategy", "init_args": {"state_dict_type": "full"}}'
     cli = cli_main(tiny_fit_args(tmp_path, synthetic_root, "--data.init_args.batch_size", "2",
-                                 "--trainer.limit_val_batches", "0", "--trainer.strategy", strategy,
-                                 "--trainer.gradient_clip_val", "0.01", "--trainer.enable_checkpointing", "false",
-                                 *GLOBAL_BATCH, *RECORDER))
+                                 "--trainer.limit_val_batches", "0", "--trainer.accelerator", "gpu",
+                                 "--trainer.strategy", strategy, "--trainer.gradient_clip_val", "0.01",
+                                 "--trainer.enable_checkpointing", "false", *GLOBAL_BATCH, *RECORDER))
     recorder = _recorder(cli.trainer)
     assert cli.trainer.global_step == 2 and recorder.accumulation == [4, 4]
-    assert recorder.before[0] > 0.1 and recorder.after and recorder.after[0] <= 0.01 * 1.001
+    assert recorder.before[0] > 0.1 and len(recorder.after) == 1 and recorder.after[0] <= 0.01 * 1.001
