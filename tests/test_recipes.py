@@ -82,7 +82,7 @@ def test_missing_column_names_the_file_the_column_and_the_setting(tmp_path):
     assert card["rejected"] == {"image_not_downloaded": 1}  # mapped, but the URL was never fetched
 
 
-def test_llava_cc3m_595k_chat_json(tmp_path):
+def test_llava_cc3m_595k_chat_json(tmp_path, processor):
     (tmp_path / "images").mkdir()
     chat = []
     for i in range(3):
@@ -96,6 +96,7 @@ def test_llava_cc3m_595k_chat_json(tmp_path):
                     str(tmp_path / "images"))
     records = shard_records(tmp_path / "data" / "cc3m-595k-en")
     assert card["stats"]["images"] == 3 and records["GCC_train_000000002"]["messages"][1]["content"] == "caption 2"
+    check_streams_with_labels(tmp_path / "data" / "cc3m-595k-en", processor, "cc3m", "en", batches=1)
 
 
 def test_pixmo_capqa_eu_from_a_datasets_folder_groups_rows_of_one_image(tmp_path, processor):
@@ -136,6 +137,7 @@ def test_aokvqa_and_vqav2_parquet(tmp_path, processor):
     (record,) = shard_records(tmp_path / "data" / "vqav2-eu").values()
     assert record["messages"][1]["content"] == "red" and record["lang"] == "eu"
     assert record["messages"][0]["content"].endswith("Erantzun galderari hitz edo esapide bakar batekin.")
+    check_streams_with_labels(tmp_path / "data" / "vqav2-eu", processor, "vqav2", "eu", batches=1)
 
 
 def test_cc3m_from_img2dataset_tars_and_cc3m_eu_joined_by_url(tmp_path, processor):
