@@ -4,32 +4,26 @@
 
 Run it once with an older checkout on ``PYTHONPATH`` and once with this one to compare scoring
 rules on the same inputs (BENCHMARKS.md, issue 16). The tables and the reference ports (VLMEvalKit's
-``can_infer``, the official VQA evaluation) are read from this checkout's test files, without
-importing them, so an older checkout's ``lightning_mllm`` can be scored too.
+``can_infer``, the official VQA evaluation) come from this checkout's ``tests/reference_scoring.py``,
+which imports nothing of ``lightning_mllm``, so an older checkout's scoring can be measured too.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
-import re
+import sys
 from pathlib import Path
-
-
-def _section(path: Path, start: str, end: str) -> dict:
-    """Executes the part of a test file between two markers and returns its names."""
-    text = path.read_text(encoding="utf-8")
-    names: dict = {"re": re}
-    exec(compile(text[text.index(start):text.index(end)], str(path), "exec"), names)  # our own test file
-    return names
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", default=str(Path(__file__).resolve().parent.parent / "tests"))
-    tests = Path(parser.parse_args().tests)
-    mc = _section(tests / "test_mc_reference_table.py", "# --- Reference", "def test_the_table_is_large")
-    vqa = _section(tests / "test_vqa_metric.py", "# --- REFERENCE", "@pytest.mark.parametrize")
+    sys.path.insert(0, parser.parse_args().tests)
+    import reference_scoring as ref
+
+    mc = {"TABLE": ref.TABLE, "OPTIONS": ref.OPTIONS, "vlmevalkit_can_infer": ref.vlmevalkit_can_infer}
+    vqa = {"TEN": ref.TEN, "reference_vqa_accuracy": ref.reference_vqa_accuracy}
     from lightning_mllm.evaluation import vqa_metric as metric
     from lightning_mllm.evaluation.mc_extraction import extract_choice
 

@@ -1,11 +1,10 @@
-"""Short-answer scoring: the official VQA accuracy (held against a reference port), exact match for
-sets without ten answers, and the Basque normalisation."""
+"""Short-answer scoring: the official VQA accuracy (held against the reference port in
+``reference_scoring.py``), exact match for sets without ten answers, and the Basque normalisation."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from reference_scoring import TEN, _ref_evalai, reference_vqa_accuracy
 
 from lightning_mllm.evaluation.items import BenchItem
 from lightning_mllm.evaluation.scoring import score
@@ -18,82 +17,6 @@ from lightning_mllm.evaluation.vqa_metric import (
     vqa_score,
     vqa_soft_accuracy,
 )
-
-# --- REFERENCE IMPLEMENTATION, written for this test from the logic of the official VQA evaluation
-# (GT-Vision-Lab/VQA PythonEvaluationTools/vqaEvaluation/vqaEval.py: evaluate, processPunctuation,
-# processDigitArticle) and of the EvalAI answer processor that LLaVA and lmms-eval apply to
-# predictions (lmms_eval/tasks/_task_utils/vqa_eval_metric.py). Its contraction table holds only
-# the entries the inputs below touch. Not our code; used nowhere else. ---------------------------
-_REF_PUNCT = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
-_REF_COMMA = re.compile(r"(\d)(,)(\d)")
-_REF_PERIOD = re.compile(r"(?!<=\d)(\.)(?!\d)")
-_REF_MANUAL = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-               "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
-_REF_CONTRACTIONS = {"dont": "don't", "isnt": "isn't", "whats": "what's", "Im": "I'm", "somebody'd": "somebodyd",
-                     "couldnt've": "couldn't've"}
-
-
-def _ref_punct(text: str) -> str:
-    out = text
-    for p in _REF_PUNCT:
-        if (p + " " in text or " " + p in text) or (re.search(_REF_COMMA, text) is not None):
-            out = out.replace(p, "")
-        else:
-            out = out.replace(p, " ")
-    return _REF_PERIOD.sub("", out, re.UNICODE)
-
-
-def _ref_digit_article(text: str) -> str:
-    out = []
-    for word in text.lower().split():
-        word = _REF_MANUAL.setdefault(word, word)
-        if word not in ["a", "an", "the"]:
-            out.append(word)
-    return " ".join(_REF_CONTRACTIONS.get(word, word) for word in out)
-
-
-def _ref_evalai(item: str) -> str:
-    item = item.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
-    item = item.replace("\n", " ").replace("\t", " ").strip()
-    return _ref_digit_article(_ref_punct(item))
-
-
-def reference_vqa_accuracy(prediction: str, answers: list[str]) -> float:
-    """The official accuracy of one question, the prediction first put through EvalAI's processor."""
-    gts = [{"answer": a.replace("\n", " ").replace("\t", " ").strip(), "answer_id": i} for i, a in enumerate(answers)]
-    res = _ref_evalai(prediction).replace("\n", " ").replace("\t", " ").strip()
-    if len({g["answer"] for g in gts}) > 1:
-        for g in gts:
-            g["answer"] = _ref_digit_article(_ref_punct(g["answer"]))
-        res = _ref_digit_article(_ref_punct(res))
-    accs = []
-    for gt in gts:
-        others = [g for g in gts if g != gt]
-        accs.append(min(1, len([g for g in others if g["answer"] == res]) / 3))
-    return sum(accs) / len(accs)
-
-
-# Ten-answer cases: (prediction, answers).
-TEN = [
-    ("Two", ["2"] * 10),
-    ("two", ["2"] * 3 + ["3"] * 7),
-    ("Yes.", ["yes"] * 9 + ["no"]),
-    ("The dog", ["dog"] * 4 + ["puppy"] * 6),
-    ("10,000", ["10000"] * 2 + ["10,000"] * 8),
-    ("black-and-white", ["black and white"] * 5 + ["gray"] * 5),
-    ("red, white", ["red white"] * 6 + ["red"] * 4),
-    ("Pizza?!", ["pizza"] * 10),
-    ("dont", ["don't"] * 3 + ["no"] * 7),
-    ("whats up", ["what's up"] * 10),
-    ("The man's hat", ["man's hat"] * 6 + ["hat"] * 4),
-    ("Im", ["im"] * 3 + ["i'm"] * 7),
-    ("2.5", ["2.5"] * 4 + ["2"] * 6),
-    ("U.S.A.", ["usa"] * 5 + ["us"] * 5),
-    ("A  cat\n", ["cat"] * 2 + ["a cat"] * 3 + ["kitten"] * 5),
-    ("none", ["0"] * 2 + ["none"] * 2 + ["zero"] + ["1"] * 5),
-    ("left", ["Left"] * 10),
-    ("(left)", ["left"] * 7 + ["right"] * 3),
-]
 
 
 @pytest.mark.parametrize(("prediction", "answers"), TEN)
