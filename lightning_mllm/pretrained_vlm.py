@@ -21,6 +21,7 @@ from lightning_mllm.answers import exact_match
 from lightning_mllm.blind_control import blind_images
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.fusion import labelled_token_losses
+from lightning_mllm.llm import enable_checkpointing
 from lightning_mllm.loss_normalisation import AccumulatedTokenMean
 from lightning_mllm.stages import check_stage, describe_counts
 from lightning_mllm.vlm_parts import (Family, apply_stage, connector_modules, family, inner_model, load_vlm_config,
@@ -55,6 +56,8 @@ class PretrainedVLM(VLMSteps, L.LightningModule):
         warmup_ratio: Share of the steps with linear warm-up before the cosine decay.
         max_new_tokens: Longest generated answer in validation.
         attn_implementation: Attention kernel: ``sdpa`` or ``eager``.
+        gradient_checkpointing: Recompute each layer's activations in the backward pass
+            (transformers' checkpointing of the model's language and vision layers).
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class PretrainedVLM(VLMSteps, L.LightningModule):
         warmup_ratio: float = 0.03,
         max_new_tokens: int = 16,
         attn_implementation: str = "sdpa",
+        gradient_checkpointing: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -99,6 +103,8 @@ class PretrainedVLM(VLMSteps, L.LightningModule):
                                                             attn_implementation=h.attn_implementation)
         lora = {"rank": h.lora_rank, "alpha": h.lora_alpha, "dropout": h.lora_dropout,
                 "target_modules": h.lora_target_modules}
+        if h.gradient_checkpointing:
+            enable_checkpointing(model)
         self.model = apply_stage(model, h.stage, self.family, lora, DTYPES[h.lora_dtype]).train()
         rank_zero_info(f"stage {h.stage} of {h.init_from} ({self.vlm_config.model_type}): parameters per part\n"
                        + describe_counts(parts(self.model, self.family)))

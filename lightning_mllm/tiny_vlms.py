@@ -1,6 +1,6 @@
 """Tiny random vision-language models of existing families, saved where ``from_pretrained`` reads them.
 
-A LLaVA (tiny CLIP tower + tiny Llama) and a Qwen2-VL, each with its processor and a chat template
+A LLaVA (tiny CLIP tower + tiny Llama), a Qwen2-VL and a Qwen2.5-VL, each with its processor and a chat template
 of its family written for these tokenizers, built from config objects and saved, then loaded back
 by ``PretrainedVLM`` through ``AutoModelForImageTextToText`` / ``AutoProcessor`` exactly as
 ``Qwen/Qwen2-VL-2B-Instruct`` or ``llava-hf/llava-1.5-7b-hf`` would be. Nothing is downloaded.
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                          LlavaForConditionalGeneration, LlavaProcessor, Qwen2VLConfig,
+                          LlavaForConditionalGeneration, LlavaProcessor, PreTrainedModel, ProcessorMixin,
+                          Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLConfig,
                           Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor,
                           Qwen2VLVideoProcessor)
 
@@ -76,8 +77,9 @@ def build_llava(image_size: int = 48, hidden: int = 64) -> tuple[LlavaForConditi
     return model, processor
 
 
-def build_qwen2_vl(hidden: int = 64) -> tuple[Qwen2VLForConditionalGeneration, Qwen2VLProcessor]:
-    """A tiny random Qwen2-VL (8 px patches merged 2 x 2: a 48 px image is 9 tokens) and its processor."""
+def build_qwen2_vl(hidden: int = 64, version: str = "2") -> tuple[PreTrainedModel, ProcessorMixin]:
+    """A tiny random Qwen2-VL, or Qwen2.5-VL with ``version="2.5"`` (8 px patches merged 2 x 2: a
+    48 px image is 9 tokens), and its processor."""
     tokenizer = build_tokenizer()
     tokenizer.add_special_tokens({"additional_special_tokens": QWEN_SPECIAL})
     tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token = "<|im_end|>", "<|endoftext|>", None
@@ -88,28 +90,36 @@ def build_qwen2_vl(hidden: int = 64) -> tuple[Qwen2VLForConditionalGeneration, Q
                 # head size 16: 8 rotary frequencies split over (time, height, width)
                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
                 bos_token_id=None, eos_token_id=eos, pad_token_id=ids["<|endoftext|>"])
-    vision = dict(depth=2, embed_dim=64, hidden_size=hidden, num_heads=4, mlp_ratio=2, patch_size=8,
-                  spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
-    config = Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-                           video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-                           vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=False)
+    patches = dict(patch_size=8, spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+    if version == "2":
+        classes = (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor)
+        vision = dict(depth=2, embed_dim=64, hidden_size=hidden, num_heads=4, mlp_ratio=2, **patches)
+    else:
+        # Qwen2.5-VL's tower: windowed attention (one 16 px window = 2 x 2 patches) but in the full-attention layer.
+        classes = (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor)
+        vision = dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4, out_hidden_size=hidden,
+                      window_size=16, fullatt_block_indexes=[1], **patches)
+    config = classes[0](text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+                        video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                        vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=False)
     image_processor = Qwen2VLImageProcessor(patch_size=8, merge_size=2, temporal_patch_size=2,
                                             size={"shortest_edge": 16 * 16, "longest_edge": 128 * 128})
     # The processor class insists on a video processor; videos are not used here.
     video_processor = Qwen2VLVideoProcessor(patch_size=8, merge_size=2, temporal_patch_size=2)
-    processor = Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                 video_processor=video_processor, chat_template=QWEN_VL_TEMPLATE)
-    model = Qwen2VLForConditionalGeneration(config)
+    processor = classes[2](image_processor=image_processor, tokenizer=tokenizer,
+                           video_processor=video_processor, chat_template=QWEN_VL_TEMPLATE)
+    model = classes[1](config)
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     return model, processor
 
 
-BUILDERS = {"llava": build_llava, "qwen2_vl": build_qwen2_vl}
+BUILDERS = {"llava": build_llava, "qwen2_vl": build_qwen2_vl,
+            "qwen2_5_vl": lambda: build_qwen2_vl(version="2.5")}
 
 
 def ensure_tiny_vlm(kind: str, cache_dir: str | os.PathLike | None = None, seed: int = 0) -> str:
-    """Builds and saves a tiny VLM (``llava`` or ``qwen2_vl``) with its processor once; returns its folder."""
+    """Builds and saves a tiny VLM (``llava``, ``qwen2_vl`` or ``qwen2_5_vl``) with its processor once; returns its folder."""
     if kind not in BUILDERS:
         raise ValueError(f"unknown tiny VLM {kind!r}; expected one of {sorted(BUILDERS)}")
     root = Path(cache_dir) if cache_dir else DEFAULT_CACHE
