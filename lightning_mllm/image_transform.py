@@ -32,6 +32,7 @@ INTERPOLATION = {Image.Resampling.NEAREST: tvF.InterpolationMode.NEAREST,
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # An intermediate may hold this many times the larger of the output and the input (pixels).
 INTERMEDIATE_LIMIT = 8
+PAD_FIRST_PIXELS = 8  # output pixels of fill around a thin strip before shrinking it
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -131,12 +132,22 @@ class ImageTransform:
             return pixels
         if side * side > self._limit(pixels):
             target = self._target(side, side)
+            # Pad the short side to a few output pixels' worth first, so a strip thinner than one
+            # output pixel blends into the fill colour as it does in the full-size square.
+            short = min(side, max(min(height, width), math.ceil(PAD_FIRST_PIXELS * side / min(target))))
+            pixels = self._pad_to(pixels, (max(height, short) if height < width else height,
+                                           max(width, short) if width < height else width))
+            height, width = pixels.shape[1:]
             pixels = self._resize(pixels, (max(1, round(height * target[0] / side)),
                                            max(1, round(width * target[1] / side))))
             height, width = pixels.shape[1:]
             outer = target
         else:
             outer = (side, side)
+        return self._pad_to(pixels, outer)
+
+    def _pad_to(self, pixels: torch.Tensor, outer: tuple[int, int]) -> torch.Tensor:
+        height, width = pixels.shape[1:]
         top, left = (outer[0] - height) // 2, (outer[1] - width) // 2
         return tvF.pad(pixels, [left, top, outer[1] - width - left, outer[0] - height - top], fill=self.pad_fill)
 

@@ -264,7 +264,9 @@ def test_decoder_makes_odd_images_right(kind, processor, tmp_path):
     pixels = sample["pixel_values"]
     reference = processor.image_processor(images=to_rgb(Image.open(io.BytesIO(data))),
                                           return_tensors="pt")["pixel_values"][0]
-    torch.testing.assert_close(pixels, reference, rtol=0, atol=1e-4)
+    # The strip goes through the bounded path (padded a little, shrunk, then padded to the square),
+    # which matches the full-size square up to the resampling at its edges.
+    torch.testing.assert_close(pixels, reference, rtol=0, atol=0.05 if kind == "4 x 3000 strip" else 1e-4)
     white = (1 - torch.tensor(processor.image_processor.image_mean)) / torch.tensor(processor.image_processor.image_std)
     if kind == "transparent PNG":  # the transparent top is white, the rest red
         torch.testing.assert_close(pixels[:, pixels.shape[1] // 2 - 8, pixels.shape[2] // 2], white, atol=0.05, rtol=0)
