@@ -46,7 +46,7 @@ RUBRIC = (
 )
 _NUMBER = r"(\d{1,2}(?:\.\d+)?)"
 _BRACKETED = re.compile(rf"\[\[\s*{_NUMBER}\s*\]\]")
-_OUT_OF_TEN = re.compile(rf"(?<![\d.]){_NUMBER}\s*/\s*10(?![\d.])")
+_OUT_OF_TEN = re.compile(rf"(?<![\d.]){_NUMBER}\s*/\s*10(?!\d|\.\d)")  # "8/10." ends a sentence
 # A batch whose generation raises one of these is recorded as failed; anything else is a bug.
 GENERATION_ERRORS = (RuntimeError, ValueError, IndexError)
 
