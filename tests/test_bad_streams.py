@@ -86,17 +86,17 @@ def test_a_zero_byte_validation_shard_is_a_counted_skip(tmp_path, processor):
 def test_a_training_shard_truncated_at_a_member_boundary_is_counted_from_its_manifest(tmp_path, processor):
     shard = _converted(tmp_path)
     last_key = _truncate_after(shard, 6)
-    dm = _datamodule(tmp_path, processor, [Source("alpaca", ["shards/alpaca-eu-*.tar"])], samples_per_epoch=16)
+    dm = _datamodule(tmp_path, processor, [Source("alpaca", ["shards/alpaca-eu-*.tar"])], samples_per_epoch=20)
     batches = list(dm.train_dataloader())
-    ids = [i for b in batches for i in b["ids"]]
+    ids = [i for b in batches for i in b["ids"]]  # in draw order (shuffle buffer of 1, no length groups)
     skipped = [entry for b in batches for entry in b["skipped"]]
     assert [reason for reason, _ in skipped] == ["truncated_shard"]
     where = skipped[0][1]
     manifest = os.path.join(tmp_path, "shards", "alpaca-eu.manifest.json")
     assert f"{shard} ended after 6 samples (last key {last_key})" in where
     assert f"its manifest {manifest} lists 10" in where
-    # The 16 draws of the epoch are the 16 samples left: the pass visits each once, then the next starts.
-    assert len(ids) == len(set(ids)) == 16
+    # The first pass visits each of the 16 samples left once, then the next pass starts.
+    assert len(set(ids[:16])) == 16 and set(ids[16:]) <= set(ids[:16])
 
 
 def test_a_validation_shard_truncated_at_a_member_boundary_is_counted(tmp_path, processor):
