@@ -47,7 +47,7 @@ def checked_stage(checkpoint: str, overrides: dict[str, Any], adapter_only: bool
     """The run's stage, after checking the checkpoint holds what that stage trained."""
     if os.path.isdir(checkpoint):
         raise ExportError(f"{checkpoint} is a sharded (FSDP) checkpoint; consolidate it into one file first: "
-                          f"python -m lightning.fabric.utilities.consolidate_checkpoint {checkpoint}")
+                          f"python -m lightning.pytorch.utilities.consolidate_checkpoint {checkpoint}")
     if not os.path.isfile(checkpoint):
         raise ExportError(f"checkpoint {checkpoint!r} does not exist")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)

@@ -28,7 +28,7 @@ def load_trained(checkpoint: str, overrides: dict[str, Any] | None = None, devic
     """
     if os.path.isdir(checkpoint):
         raise IsADirectoryError(f"{checkpoint} is a sharded (FSDP) checkpoint; consolidate it into one file first: "
-                                f"python -m lightning.fabric.utilities.consolidate_checkpoint {checkpoint}")
+                                f"python -m lightning.pytorch.utilities.consolidate_checkpoint {checkpoint}")
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
