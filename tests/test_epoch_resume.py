@@ -95,7 +95,7 @@ def _chain(tmp_path, processor, data_root, workers, validate, stops: list[int]) 
     return seen + _fit(tmp_path / "last", processor, data_root, workers, validate, ckpt_path=checkpoint)
 
 
-@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("validate", [False, True], ids=["no-val", "val"])
 def test_killed_after_each_epoch_end_checkpoint_resumes_exactly(tmp_path, processor, data_root, workers, validate):
     reference = _fit(tmp_path / "full", processor, data_root, workers, validate)
@@ -103,7 +103,7 @@ def test_killed_after_each_epoch_end_checkpoint_resumes_exactly(tmp_path, proces
     assert _chain(tmp_path, processor, data_root, workers, validate, [BATCHES, 2 * BATCHES]) == reference
 
 
-@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("workers", [0, 2])
 def test_killed_mid_epoch_resumes_exactly(tmp_path, processor, data_root, workers):
     reference = _fit(tmp_path / "full", processor, data_root, workers, False)
     assert _chain(tmp_path, processor, data_root, workers, False, [3, 8, 12]) == reference
