@@ -199,3 +199,22 @@ def test_mixture_monitor_logs_the_furthest_pass_per_source():
     restored = MixtureMonitor()
     restored.load_state_dict(monitor.state_dict())
     assert restored.passes.tolist() == [0.75, 2.5]
+
+
+def test_skip_monitor_counts_validation_skips_per_run(tmp_path):
+    from types import SimpleNamespace
+
+    logged = {}
+    module = SimpleNamespace(log=lambda name, value, **kwargs: logged.__setitem__(name, value))
+    trainer = SimpleNamespace(log_dir=str(tmp_path), default_root_dir=str(tmp_path), global_rank=0, global_step=7,
+                              sanity_checking=False)
+    monitor = SkippedSampleMonitor()
+    for _ in range(2):  # two validation runs: counts are per run
+        monitor.on_validation_epoch_start(trainer, module)
+        monitor.on_validation_batch_end(trainer, module, None, {"skipped": [("unreadable_shard", "v.tar after 0")]}, 0)
+        monitor.on_validation_batch_end(trainer, module, None, {"skipped": []}, 1)
+        monitor.on_validation_epoch_end(trainer, module)
+    assert logged == {"data/val_skipped": 1.0, "data/val_skipped_unreadable_shard": 1.0}
+    listed = [json.loads(line) for line in (tmp_path / "skipped_samples.rank0.jsonl").read_text().splitlines()]
+    assert listed[0] == {"step": 7, "stage": "validate", "reason": "unreadable_shard", "where": "v.tar after 0"}
+    assert len(listed) == 2 and not monitor.skipped  # training counts untouched
