@@ -53,6 +53,8 @@ def _models(tiny_paths):
 
 def _step(model) -> torch.optim.Optimizer:
     optimizer = model.configure_optimizers()["optimizer"]
+    for group in optimizer.param_groups:  # the schedule starts at 0 (warm-up); take the rate itself
+        group["lr"] = LR
     model.token_losses(_batch(model))[0].mean().backward()
     optimizer.step()
     return optimizer
