@@ -24,8 +24,16 @@ from lightning_mllm.fusion import labelled_token_losses
 from lightning_mllm.llm import enable_checkpointing
 from lightning_mllm.loss_normalisation import AccumulatedTokenMean
 from lightning_mllm.stages import check_stage, describe_counts
-from lightning_mllm.vlm_parts import (Family, apply_stage, connector_modules, family, inner_model, load_vlm_config,
-                                     parts, top_model)
+from lightning_mllm.vlm_parts import (
+    Family,
+    apply_stage,
+    connector_modules,
+    family,
+    inner_model,
+    load_vlm_config,
+    parts,
+    top_model,
+)
 from lightning_mllm.vlm_processor import VLMProcessor
 from lightning_mllm.vlm_steps import VLMSteps
 

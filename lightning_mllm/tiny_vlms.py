@@ -14,13 +14,30 @@ import os
 from pathlib import Path
 
 import torch
-from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                          LlavaForConditionalGeneration, LlavaProcessor, PreTrainedModel, ProcessorMixin,
-                          Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLConfig,
-                          Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor,
-                          Qwen2VLVideoProcessor)
+from transformers import (
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    PreTrainedModel,
+    ProcessorMixin,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLProcessor,
+    Qwen2VLConfig,
+    Qwen2VLForConditionalGeneration,
+    Qwen2VLImageProcessor,
+    Qwen2VLProcessor,
+    Qwen2VLVideoProcessor,
+)
 
-from lightning_mllm.tiny_backbones import DEFAULT_CACHE, build_tokenizer, save_folder_once
+from lightning_mllm.tiny_backbones import (
+    DEFAULT_CACHE,
+    build_tokenizer,
+    save_folder_once,
+)
 
 TINY_VLM_VERSION = 1
 
@@ -85,12 +102,12 @@ def build_qwen2_vl(hidden: int = 64, version: str = "2") -> tuple[PreTrainedMode
     tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token = "<|im_end|>", "<|endoftext|>", None
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN_SPECIAL}
     eos = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    text = dict(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                # head size 16: 8 rotary frequencies split over (time, height, width)
-                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-                bos_token_id=None, eos_token_id=eos, pad_token_id=ids["<|endoftext|>"])
-    patches = dict(patch_size=8, spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+    text = {"vocab_size": len(tokenizer), "hidden_size": hidden, "intermediate_size": 2 * hidden,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
+            # head size 16: 8 rotary frequencies split over (time, height, width)
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            "bos_token_id": None, "eos_token_id": eos, "pad_token_id": ids["<|endoftext|>"]}
+    patches = {"patch_size": 8, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3}
     if version == "2":
         classes = (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor)
         vision = dict(depth=2, embed_dim=64, hidden_size=hidden, num_heads=4, mlp_ratio=2, **patches)

@@ -111,7 +111,7 @@ class VLMProcessor:
 
     @classmethod
     def from_pretrained(cls, init_from: str, config: Any, max_length: int,
-                        image_size: int | None = None) -> "VLMProcessor":
+                        image_size: int | None = None) -> VLMProcessor:
         return cls(AutoProcessor.from_pretrained(init_from), config, max_length, image_size)
 
     def _fix_grid(self, image_size: int) -> int:

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, LlamaConfig
+from transformers import (
+    AutoConfig,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    LlamaConfig,
+)
 
 from datamodules.synthetic_benchmarks import write_synthetic_benchmarks
 from lightning_mllm.chat_format import IGNORE_INDEX, IMAGE_TOKEN_ID, check_messages
@@ -170,6 +175,7 @@ def fitted(request, tmp_path_factory, vlm_paths, synthetic_root):
     return {"kind": kind, "full": full, "resumed": resumed, "last": checkpoint_at(full, 8)}
 
 
+@pytest.mark.slow  # two CPU fits through train.py per family (the fixture)
 def test_stage2_steps_through_train_py_lower_the_loss_and_resume_exactly(fitted):
     full, resumed = fitted["full"], fitted["resumed"]
     assert isinstance(full.model, PretrainedVLM) and full.trainer.global_step == 10
@@ -187,6 +193,7 @@ def test_stage2_steps_through_train_py_lower_the_loss_and_resume_exactly(fitted)
     assert state and set(state) == {n for n, p in full.model.named_parameters() if p.requires_grad}
 
 
+@pytest.mark.slow  # two CPU fits through train.py per family (the fixture)
 def test_train_py_test_answers_the_benchmarks_per_language(fitted, tmp_path):
     checkpoint = fitted["last"]
     bench = write_synthetic_benchmarks(tmp_path / "bench", per_language=4)
@@ -206,6 +213,7 @@ def test_train_py_test_answers_the_benchmarks_per_language(fitted, tmp_path):
     assert len(predictions) == 8 and all(p["prediction"] is not None for p in predictions)
 
 
+@pytest.mark.slow  # two CPU fits through train.py per family (the fixture)
 def test_export_loads_with_transformers_alone_and_answers_as_the_checkpoint(fitted, tmp_path):
     checkpoint = fitted["last"]
     trained = load_trained_vlm(str(checkpoint))
