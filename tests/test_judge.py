@@ -20,7 +20,7 @@ from lightning_mllm.evaluation.judge import (
 from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.export import save_llava
 from lightning_mllm.exported_model import llava_image_tokens
-from lightning_mllm.translation.engines import placement
+from lightning_mllm.text_generation import placement
 
 
 def test_a_judge_on_auto_is_spread_over_the_gpus_and_otherwise_placed_whole() -> None:

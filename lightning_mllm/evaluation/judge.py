@@ -27,7 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from lightning_mllm.evaluation.items import BenchItem, ImageDecodeError
-from lightning_mllm.translation.engines import TransformersEngine
+from lightning_mllm.text_generation import TransformersEngine
 
 log = logging.getLogger(__name__)
 

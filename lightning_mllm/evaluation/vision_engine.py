@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from lightning_mllm.translation.engines import left_padded, placement
+from lightning_mllm.text_generation import left_padded, placement
 
 # A conversation whose contents are lists of typed parts: {"type": "image"} / {"type": "text", ...}.
 Conversation = list[dict[str, Any]]
