@@ -297,3 +297,21 @@ def test_repeated_ids_and_empty_files_fail(tmp_path):
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(BenchmarkFileError, match="no items"):
         load_items("open", str(tmp_path / "empty.jsonl"), "open", "en")
+
+
+def test_benchmark_images_are_made_rgb_as_training_makes_them(tmp_path):
+    from lightning_mllm.evaluation.items import BenchItem
+    from lightning_mllm.image_transform import to_rgb
+
+    # A half-transparent red square: Hugging Face's processors and training composite it on white.
+    rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 128))
+    path = tmp_path / "a.png"
+    rgba.save(path)
+    plain = tmp_path / "b.png"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(plain)
+    item = BenchItem(benchmark="b", lang="en", id="1", kind="vqa", question="q", image=str(path))
+    loaded = item.load_image()
+    assert loaded.mode == "RGB" and loaded.getpixel((0, 0)) == to_rgb(rgba).getpixel((0, 0)) == (255, 127, 127)
+    # An image that needs no conversion stays readable after its file is closed.
+    other = BenchItem(benchmark="b", lang="en", id="2", kind="vqa", question="q", image=plain.read_bytes())
+    assert other.load_image().getpixel((3, 3)) == (10, 20, 30)

@@ -15,6 +15,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from lightning_mllm.image_transform import to_rgb
+
 KINDS = ("mc", "vqa", "open")
 # Longest answer generated per kind unless a benchmark sets its own: a letter or a short phrase
 # needs few tokens (but some models say "The answer is B." first); open answers need room.
@@ -93,7 +95,10 @@ class BenchItem:
         try:
             source = io.BytesIO(self.image) if isinstance(self.image, bytes) else Path(self.image)
             with Image.open(source) as image:
-                return image.convert("RGB")
+                # Transparency composited on white, as training and Hugging Face's processors do;
+                # a copy, since closing the file closes an image that needed no conversion.
+                rgb = to_rgb(image)
+                return rgb.copy() if rgb is image else rgb
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
             where = "embedded image" if isinstance(self.image, bytes) else str(self.image)
             raise ImageDecodeError(f"{self.key}: {where} does not decode: {error}") from error
