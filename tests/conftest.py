@@ -50,14 +50,3 @@ def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data") / "synthetic"
     spec = SyntheticSpec(train_per_language=96, eval_per_language=24, samples_per_shard=32)
     return write_synthetic_shards(spec, root)
-
-
-def make_model(tiny_paths, **overrides):
-    from lightning_mllm.model import MultimodalLM
-
-    settings = dict(vision_tower=tiny_paths["vision"], llm=tiny_paths["llm"], llm_dtype="float32",
-                    max_length=128, lora_rank=4, lora_alpha=8)
-    settings.update(overrides)
-    model = MultimodalLM(**settings)
-    model.configure_model()
-    return model

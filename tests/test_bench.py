@@ -14,7 +14,7 @@ from lightning_mllm.benchmarking.flops import ModelCounts, counts_from_parts, sa
 from lightning_mllm.benchmarking.workload import WorkloadSpec, make_samples, sample_shapes
 from lightning_mllm.chat_format import IGNORE_INDEX, IMAGE_TOKEN_ID
 from lightning_mllm.random_backbones import SIZES
-from test_cli import tiny_fit_args
+from helpers import tiny_fit_args
 from train import cli_main
 
 
@@ -70,7 +70,7 @@ def test_full_shapes_give_design_md_flops_per_sample():
         vision = CLIPVisionModel(CLIPVisionConfig(**vision_shape))
     counts = counts_from_parts(vision, llm.get_decoder(), llm.lm_head, llm.requires_grad_(False), llm.config)
     assert counts.llm_non_embedding == 6_979_588_096 and counts.lm_head == 128256 * 4096
-    # DESIGN.md: about 30 TFLOP per sample for 576 image tokens + 60..700 text tokens.
+    # docs/design.md: about 30 TFLOP per sample for 576 image tokens + 60..700 text tokens.
     spec = WorkloadSpec(samples=2000, image_tokens=576, image_size=336, vocab_size=128256, text_only_share=0.0)
     mean = sum(sample_flops(counts, 576 + text, True) for text, _ in sample_shapes(spec)) / spec.samples
     assert 28e12 < mean < 31e12

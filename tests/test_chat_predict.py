@@ -17,7 +17,7 @@ from datamodules.synthetic_benchmarks import write_synthetic_benchmarks
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.model import MultimodalLM
 from lightning_mllm.trained_model import load_trained
-from test_cli import DEMO, tiny_fit_args
+from helpers import DEMO, tiny_fit_args
 from train import cli_main
 
 PREDICT = str(Path(DEMO).parent / "predict" / "demo.yaml")

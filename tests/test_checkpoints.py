@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import torch
-from test_cli import tiny_fit_args
+from helpers import tiny_fit_args
 
 from lightning_mllm.checkpoint_io import AtomicCheckpointIO
 from train import cli_main

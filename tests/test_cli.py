@@ -7,11 +7,8 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import make_model
+from helpers import CONFIGS, DEMO, make_model, tiny_fit_args
 from train import cli_main
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-DEMO = str(CONFIGS / "demo.yaml")
 
 
 # configs/eval/ holds the evaluate command's configs, parsed by tests/test_evaluation.py.
@@ -32,17 +29,6 @@ def test_grid_files_set_the_basque_share_on_the_bilingual_data(cache_dir, capsys
     printed = yaml.safe_load(capsys.readouterr().out)["data"]["init_args"]
     assert printed["mixture"] == {"target_share": 0.5, "text_share": 0.1, "target_lang": "eu"}
     assert [s["name"] for s in printed["train_sources"]] == ["instruct-en", "instruct-eu", "text-en", "text-eu"]
-
-
-def tiny_fit_args(root: Path, synthetic_root: Path, *extra: str) -> list[str]:
-    return ["fit", "--config", DEMO,
-            "--data.init_args.data_root", str(synthetic_root), "--data.init_args.synthetic", "null",
-            "--data.init_args.batch_size", "4", "--data.init_args.val_batch_size", "24",
-            "--data.init_args.num_workers", "0",
-            "--data.init_args.samples_per_epoch", "16",
-            "--trainer.max_epochs", "1", "--trainer.val_check_interval", "1.0", "--trainer.limit_val_batches", "2",
-            "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false",
-            "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root), *extra]
 
 
 def test_fit_through_the_cli_logs_the_promised_metrics(tmp_path, tiny_paths, synthetic_root):

@@ -11,7 +11,7 @@ import socket
 import lightning as L
 import torch
 import torch.multiprocessing as mp
-from conftest import make_model
+from helpers import make_model
 from torch.utils.data import DataLoader
 
 from datamodules.collate import Collator

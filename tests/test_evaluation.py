@@ -15,7 +15,7 @@ from lightning_mllm.evaluation.items import BenchItem
 from lightning_mllm.evaluation.judge import LLMJudge, parse_rating
 from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.trained_model import load_trained
-from test_cli import DEMO, tiny_fit_args
+from helpers import DEMO, tiny_fit_args
 from train import cli_main
 
 

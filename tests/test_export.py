@@ -11,7 +11,7 @@ from PIL import Image
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoProcessor, LlavaForConditionalGeneration
 
-from conftest import make_model
+from helpers import make_model
 from datamodules.synthetic_benchmarks import write_synthetic_benchmarks
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.evaluate import main as evaluate_main
@@ -19,7 +19,7 @@ from lightning_mllm.export import ExportError, export, main as export_main
 from lightning_mllm.exported_model import ExportedLlava
 from lightning_mllm.padding import mask, pad
 from lightning_mllm.trained_model import load_trained
-from test_cli import tiny_fit_args
+from helpers import tiny_fit_args
 from train import cli_main
 
 QUESTION = "What shape is on the left?"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from test_cli import tiny_fit_args
+from helpers import tiny_fit_args
 
 from callbacks import GlobalBatchSize
 from callbacks.global_batch import accumulation_steps

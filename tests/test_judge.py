@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_model
+from helpers import make_model
 from PIL import Image
 
 from lightning_mllm.evaluation.items import BenchItem

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import make_model
+from helpers import make_model
 
 
 def trainable_names(model):

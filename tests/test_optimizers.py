@@ -8,7 +8,7 @@ import io
 import optimi
 import pytest
 import torch
-from conftest import make_model
+from helpers import make_model
 
 from lightning_mllm.optimizers import adamw, master_weights
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import webdataset as wds
 
-from test_cli import tiny_fit_args
+from helpers import tiny_fit_args
 from train import cli_main
 
 ROOT = Path(__file__).resolve().parents[1]

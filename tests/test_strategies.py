@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_model
+from helpers import make_model
 
 from lightning_mllm.fsdp import MultimodalFSDPStrategy
 from lightning_mllm.llm import base_model
