@@ -21,7 +21,7 @@ from lightning_mllm.evaluation.answering import answer_items, gather_answers, ra
 from lightning_mllm.evaluation.items import BenchItem, ImageDecodeError
 from lightning_mllm.evaluation.prompts import user_prompt
 from lightning_mllm.evaluation.scoring import score
-from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
+from lightning_mllm.evaluation.spec import BenchmarkSpec, benchmarks_from, load_benchmarks
 
 
 def _root_weights_gathered(trainer: L.Trainer) -> contextlib.AbstractContextManager:
@@ -44,20 +44,21 @@ class BenchmarkEval(L.Callback):
 
     Args:
         benchmarks: The benchmark files (``BenchmarkSpec`` entries), typically small English and
-            Basque validation sets.
+            Basque validation sets, or the path of an evaluation config whose list to use.
         every_n_steps: Steps between evaluations (also evaluated after the last step).
         limit: Items kept per benchmark and language (before circular expansion).
         batch_size: Prompts per generation call.
         show: Items per language whose image, question and answer are logged to TensorBoard.
+        only: Keep only these benchmark names (every language of each).
     """
 
-    def __init__(self, benchmarks: list[BenchmarkSpec], every_n_steps: int = 500, limit: int | None = 64,
-                 batch_size: int = 16, show: int = 4):
+    def __init__(self, benchmarks: list[BenchmarkSpec] | str, every_n_steps: int = 500, limit: int | None = 64,
+                 batch_size: int = 16, show: int = 4, only: list[str] | None = None):
         if every_n_steps < 1:
             raise ValueError(f"BenchmarkEval.every_n_steps must be >= 1, got {every_n_steps}")
         # The smaller of the spec's own limit and this one; None only when neither is set.
         self.specs = [dataclasses.replace(s, limit=min((x for x in (s.limit, limit) if x is not None), default=None))
-                      for s in benchmarks]
+                      for s in benchmarks_from(benchmarks, only)]
         self.every_n_steps = every_n_steps
         self.batch_size = batch_size
         self.show = show

@@ -23,7 +23,7 @@ from lightning_mllm.evaluation.items import BenchItem
 from lightning_mllm.evaluation.judge import LLMJudge, add_ratings
 from lightning_mllm.evaluation.report import markdown_table, write_report
 from lightning_mllm.evaluation.scoring import score
-from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
+from lightning_mllm.evaluation.spec import BenchmarkSpec, benchmarks_from, load_benchmarks
 
 
 class _WithAnswerLength(PromptCollator):
@@ -39,7 +39,8 @@ class BenchmarkDataModule(L.LightningDataModule):
     """English and Basque benchmark files for ``train.py test``.
 
     Args:
-        benchmarks: The benchmark files, one entry per benchmark and language (``BenchmarkSpec``).
+        benchmarks: The benchmark files, one entry per benchmark and language (``BenchmarkSpec``),
+            or the path of an evaluation config (``configs/eval/*.yaml``) whose list to use.
         out: Folder for ``results.json``, ``results.md`` and ``predictions.jsonl``.
         batch_size: Prompts per generation call.
         num_workers: Loader processes that decode images and tokenize prompts.
@@ -49,14 +50,15 @@ class BenchmarkDataModule(L.LightningDataModule):
         name: Run name recorded in the results.
         backbone: Backbone name recorded for the sweep report.
         basque_share: Percentage of Basque in the run's instruction data, for the sweep report.
+        only: Keep only these benchmark names (every language of each).
     """
 
-    def __init__(self, benchmarks: list[BenchmarkSpec], out: str = "runs/eval", batch_size: int = 16,
+    def __init__(self, benchmarks: list[BenchmarkSpec] | str, out: str = "runs/eval", batch_size: int = 16,
                  num_workers: int = 2, judge: str | None = None, judge_image: bool = False,
                  judge_device: str = "auto", name: str | None = None,
-                 backbone: str | None = None, basque_share: float | None = None):
+                 backbone: str | None = None, basque_share: float | None = None, only: list[str] | None = None):
         super().__init__()
-        self.benchmarks = benchmarks
+        self.benchmarks = benchmarks_from(benchmarks, only)
         self.out = out
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -36,7 +36,8 @@ SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
 # The files whose code decides the tiny backbones' weights: their hash is part of the cache
 # folder names, so editing any of them rebuilds the backbones and an unchanged checkout (a second
 # test run, a CI cache) reuses them.
-_BUILDING_CODE = ("tiny_backbones.py", "tiny_vision_pretraining.py", "synthetic_scenes.py")
+_BUILDING_CODE = ("tiny_backbones.py", "tiny_vision_pretraining.py", "synthetic_scenes.py",
+                  "languages/synthetic_words.py", "languages/registry.py", "languages/en.yaml", "languages/eu.yaml")
 DEFAULT_CACHE = Path(os.environ.get("LIGHTNING_MLLM_CACHE", Path.home() / ".cache" / "lightning_mllm"))
 
 

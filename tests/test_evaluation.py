@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from datamodules.synthetic_benchmarks import write_synthetic_benchmarks
@@ -178,3 +179,20 @@ def test_llm_judge_rates_or_counts_every_answer(tiny_paths):
     (row,), _ = score(items, answers)
     assert row["metric"] == "judge_rating"
     assert row["judge_unparseable"] == sum(r is None for r, _, _ in rated)
+
+
+def test_test_and_callback_configs_reuse_the_evaluation_list(tmp_path):
+    from lightning_mllm.evaluation.spec import BenchmarkSpec, benchmarks_from
+
+    root = Path(__file__).resolve().parents[1]
+    listed = yaml.safe_load((root / "configs" / "eval" / "demo.yaml").read_text())["benchmarks"]
+    for config, key in (("test/demo.yaml", ("data", "init_args")), ("callbacks/bench-demo.yaml", None)):
+        settings = yaml.safe_load((root / "configs" / config).read_text())
+        args = settings["data"]["init_args"] if key else settings["trainer"]["callbacks+"][0]["init_args"]
+        specs = benchmarks_from(args["benchmarks"], args["only"])
+        assert specs == [BenchmarkSpec(**e) for e in listed if e["name"] in args["only"]] and len(specs) == 4
+    with pytest.raises(ValueError, match="shapes-nothing"):
+        benchmarks_from(str(root / "configs" / "eval" / "demo.yaml"), ["shapes-nothing"])
+    (tmp_path / "empty.yaml").write_text("out: x\n")
+    with pytest.raises(ValueError, match="no `benchmarks:` list"):
+        benchmarks_from(str(tmp_path / "empty.yaml"))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
 
 from lightning_mllm.evaluation.circular import copy_groups, rotations
 from lightning_mllm.evaluation.formats import FORMATS, load_items
@@ -62,6 +65,31 @@ class BenchmarkSpec:
             copies = copy_groups(items)
             items = copies if copies is not None else [rotated for item in items for rotated in rotations(item)]
         return items
+
+
+def benchmarks_from(source: list[BenchmarkSpec] | str, only: list[str] | None = None) -> list[BenchmarkSpec]:
+    """The specs themselves, or the ``benchmarks`` list of an evaluation config file.
+
+    A path lets ``train.py test`` and ``callbacks.BenchmarkEval`` reuse the list that
+    ``python -m lightning_mllm.evaluate --config <file>`` reads (``configs/eval/*.yaml``) instead
+    of repeating it; ``only`` keeps the named benchmarks (every language of each).
+    """
+    if isinstance(source, str):
+        try:
+            entries = (yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}).get("benchmarks")
+        except (OSError, yaml.YAMLError, AttributeError) as error:
+            raise ValueError(f"benchmarks: cannot read the evaluation config {source!r}: {error}") from error
+        if not isinstance(entries, list):
+            raise ValueError(f"benchmarks: {source} has no `benchmarks:` list")
+        specs = [BenchmarkSpec(**entry) for entry in entries]
+    else:
+        specs = list(source)
+    if only is not None:
+        unknown = sorted(set(only) - {spec.name for spec in specs})
+        if unknown:
+            raise ValueError(f"benchmarks: {unknown} not among {sorted({s.name for s in specs})}")
+        specs = [spec for spec in specs if spec.name in only]
+    return specs
 
 
 def load_benchmarks(specs: list[BenchmarkSpec]) -> list[BenchItem]:
