@@ -220,7 +220,7 @@ class PretrainedVLM(VLMSteps, L.LightningModule):
             self.log("val/blind_own_image", float(kept), reduce_fx="sum", sync_dist=True, batch_size=len(pixels))
         for name, images in runs.items():
             answers = self.generate(batch["prompt_ids"], batch["prompt_mask"], images)
-            correct = [exact_match(a, r) for a, r in zip(answers, batch["answers"])]
+            correct = [exact_match(a, r, lang) for a, r, lang in zip(answers, batch["answers"], batch["lang"])]
             for lang in sorted(set(batch["lang"])):
                 hits = [c for c, x in zip(correct, batch["lang"]) if x == lang]
                 self.log(f"val/{name}_{lang}", sum(hits) / len(hits), batch_size=len(hits), sync_dist=True)
