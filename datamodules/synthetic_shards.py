@@ -11,7 +11,7 @@ Layout under ``root``, per language of ``SyntheticSpec.languages``::
 Any language whose file in ``lightning_mllm/languages`` has a ``synthetic`` entry can be listed
 (``languages: [en, eu, gl]``).
 
-Each sample follows DESIGN.md: ``json`` (messages, lang, source, id) plus ``png``.
+Each sample follows docs/design.md: ``json`` (messages, lang, source, id) plus ``png``.
 Run ``python -m datamodules.synthetic_shards --root data/synthetic`` to write it by hand; the
 mixture datamodule also writes it into its ``data_root`` on first use when ``synthetic`` is set.
 """

@@ -1,6 +1,6 @@
 """Converts a trained ``MultimodalLM`` into a standard Hugging Face ``LlavaForConditionalGeneration``.
 
-The mapping (DESIGN.md, "Export"): the vision tower becomes LLaVA's ``vision_tower`` (same class,
+The mapping (docs/design.md, "Export"): the vision tower becomes LLaVA's ``vision_tower`` (same class,
 same weights; ``vision_feature_layer`` is our ``feature_layer`` and the ``default`` strategy drops
 CLIP's CLS token as ``drop_cls`` does), the connector becomes ``multi_modal_projector`` and the LLM,
 with its LoRA merged, becomes ``language_model`` + ``lm_head``. A ``linear`` connector is exactly a
