@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from {', '.join(RUNS)}")
     project = parser.add_argument_group("project configuration")
     project.add_argument("--pack_length", type=int, help="pack samples into rows of this many tokens")
-    project.add_argument("--lora_dtype", choices=("float32", "bfloat16"), default="float32")
+    project.add_argument("--lora_dtype", choices=("float32", "bfloat16"), default="bfloat16",
+                         help="adapters in the frozen weights' dtype (the model's default, with Kahan-summed AdamW)")
     project.add_argument("--attn_implementation", choices=("sdpa", "flex_attention", "eager"), default="sdpa")
     project.add_argument("--connector", choices=("linear", "mlp2x_gelu"), default="linear")
     project.add_argument("--llm_dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto",
