@@ -13,13 +13,13 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from datamodules.collate import Collator
 from datamodules.mixture_weights import MixtureShares, Source, source_weights
 from datamodules.ranked_loader import RankedStatefulDataLoader
 from datamodules.shard_index import count_shards, manifest_counts
 from datamodules.shard_streams import MixtureStream, ResolvedSource
 from datamodules.synthetic_shards import SyntheticSpec, write_synthetic_shards
 from datamodules.validation_pass import ValidationPass
+from lightning_mllm.collate import Collator
 from lightning_mllm.processor import MultimodalProcessor
 
 
@@ -75,7 +75,7 @@ class MixtureDataModule(L.LightningDataModule):
         synthetic: When set, the synthetic English+Basque data set is written into ``data_root``
             on first use.
         pack_length: Pack each training batch's samples into rows of up to this many tokens with
-            per-sample attention (``datamodules/packing.py``), so padding costs nothing; at least
+            per-sample attention (``lightning_mllm/packing.py``), so padding costs nothing; at least
             the model's ``max_length``. None pads one sample per row.
     """
 

@@ -189,7 +189,7 @@ class MultimodalLM(L.LightningModule):
         llm = base_model(self.llm)
         if "position_ids" in batch:
             # Packed rows: position ids restart per sample and, with no 2D mask and no cache,
-            # transformers masks attention to each sample's own block (datamodules/packing.py).
+            # transformers masks attention to each sample's own block (lightning_mllm/packing.py).
             inputs = {"position_ids": batch["position_ids"], "attention_mask": None}
         else:
             inputs = {"attention_mask": batch["attention_mask"]}

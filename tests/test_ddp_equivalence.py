@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from helpers import make_model
 from torch.utils.data import DataLoader
 
-from datamodules.collate import Collator
+from lightning_mllm.collate import Collator
 from datamodules.mixture_datamodule import MixtureDataModule
 from datamodules.mixture_weights import Source
 

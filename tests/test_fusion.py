@@ -55,7 +55,7 @@ def test_chunked_labelled_loss_has_the_full_logits_loss_and_gradients():
 
 def test_packed_and_padded_batches_give_the_same_loss_and_gradients(tiny_paths, synthetic_root):
     from helpers import make_model
-    from datamodules.collate import Collator
+    from lightning_mllm.collate import Collator
     from datamodules.samples import decode_sample, encode_sample, read_shard
 
     model = make_model(tiny_paths, stage="stage2", connector="linear")

@@ -11,10 +11,15 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from lightning_mllm.benchmarking.throughput import ThroughputMonitor
-from datamodules.collate import Collator
 from lightning_mllm.benchmarking.flops import project_counts
-from lightning_mllm.benchmarking.runtime import PeakMemory, free_memory, is_out_of_memory, progress
+from lightning_mllm.benchmarking.runtime import (
+    PeakMemory,
+    free_memory,
+    is_out_of_memory,
+    progress,
+)
+from lightning_mllm.benchmarking.throughput import ThroughputMonitor
+from lightning_mllm.collate import Collator
 from lightning_mllm.llm import base_model
 from lightning_mllm.model import MultimodalLM
 

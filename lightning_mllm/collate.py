@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from datamodules.packing import pack_rows, packed_row
 from lightning_mllm.chat_format import IGNORE_INDEX
+from lightning_mllm.packing import pack_rows, packed_row
 from lightning_mllm.padding import mask, pad
 
 
@@ -20,7 +20,7 @@ class Collator:
     Args:
         pad_token_id: Id written into padded positions (they are masked out anyway).
         pack_length: Pack samples into rows of up to this many tokens with per-sample position ids
-            (``datamodules.packing``); None pads one sample per row to the batch's longest.
+            (``lightning_mllm.packing``); None pads one sample per row to the batch's longest.
     """
 
     def __init__(self, pad_token_id: int, pack_length: int | None = None):
