@@ -138,7 +138,8 @@ def _fsdp_figures(work: Path) -> dict:
 
 def _demo(work: Path, dry_run: bool) -> list[list[str]]:
     if dry_run:
-        args = ["--trainer.max_steps", "4", "--trainer.limit_val_batches", "1", "--data.init_args.batch_size", "4"]
+        args = ["--trainer.max_steps", "4", "--trainer.limit_val_batches", "1", "--data.init_args.batch_size", "4",
+                "--trainer.log_every_n_steps", "1", "--trainer.val_check_interval", "4"]
     else:
         args = ["--config", "configs/trainer/gpu.yaml", "--data.init_args.num_workers", "6"]
     return [_train(work, "demo", args, dry_run)]
@@ -164,7 +165,9 @@ def _demo_figures(work: Path) -> dict:
 def _eval(work: Path, dry_run: bool) -> list[list[str]]:
     # A 2-step stage-2 checkpoint of the full-size random model (the demo's tiny one on the dry
     # run), then the synthetic benchmarks answered one prompt per call and in batches of 32.
-    commands, model = [], ["--config", "configs/stage/stage2.yaml", "--model.connector", "linear"]
+    # --model.stage rather than configs/stage/stage2.yaml: that file's global batch of 128 would
+    # turn the two micro-batches into one optimizer step (and another checkpoint name).
+    commands, model = [], ["--model.stage", "stage2", "--model.connector", "linear"]
     if not dry_run:
         backbones = work / "backbones"
         commands.append([PY, "-m", "lightning_mllm.random_backbones", "--out", str(backbones), "--size", "full"])

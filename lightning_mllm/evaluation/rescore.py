@@ -13,7 +13,6 @@ does to the same answers.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from lightning_mllm.evaluation.items import BenchmarkFileError
 from lightning_mllm.evaluation.report import markdown_table, write_report
 from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
+from lightning_mllm.files import JsonlError, iter_jsonl
 
 _KEPT = ("prediction", "error", "rating", "judge_reply", "judge_error")
 
@@ -30,15 +30,13 @@ _KEPT = ("prediction", "error", "rating", "judge_reply", "judge_error")
 def saved_answers(path: str) -> dict[str, dict[str, Any]]:
     """The answers of a ``predictions.jsonl``, by item key."""
     answers = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                answers[record["key"]] = {k: record[k] for k in _KEPT if k in record}
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise BenchmarkFileError(f"{path} line {number}: not a predictions record ({error})") from error
+    try:
+        for number, record in iter_jsonl(path):
+            if "key" not in record:
+                raise BenchmarkFileError(f"{path}:{number}: not a predictions record (no \"key\")")
+            answers[record["key"]] = {k: record[k] for k in _KEPT if k in record}
+    except JsonlError as error:
+        raise BenchmarkFileError(str(error)) from error
     return answers
 
 
