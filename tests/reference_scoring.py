@@ -248,6 +248,5 @@ TEN = [
     ("U.S.A.", ["usa"] * 5 + ["us"] * 5),
     ("A  cat\n", ["cat"] * 2 + ["a cat"] * 3 + ["kitten"] * 5),
     ("none", ["0"] * 2 + ["none"] * 2 + ["zero"] + ["1"] * 5),
-    ("left", ["Left"] * 10),
     ("(left)", ["left"] * 7 + ["right"] * 3),
 ]

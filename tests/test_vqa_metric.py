@@ -25,6 +25,15 @@ def test_ten_answers_score_as_the_official_evaluation(prediction: str, answers: 
     assert vqa_score(prediction, answers) == (pytest.approx(reference_vqa_accuracy(prediction, answers)), SOFT)
 
 
+def test_ten_identical_answers_not_stored_normalised_still_match():
+    # The one departure from the official code: it normalises human answers only when they
+    # disagree (VQAv2 stores them normalised), so ten "Left"s never matched "left" (0.0 there).
+    # A file that is not pre-normalised must not score every right answer 0.
+    assert reference_vqa_accuracy("left", ["Left"] * 10) == 0.0
+    assert vqa_soft_accuracy("left", ["Left"] * 10) == vqa_soft_accuracy("Red.", ["Red"] * 10) == 1.0
+    assert vqa_soft_accuracy("right", ["Left"] * 10) == 0.0
+
+
 @pytest.mark.parametrize(("matches", "expected"), [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)])
 def test_soft_accuracy_out_of_ten(matches: int, expected: float) -> None:
     answers = ["2"] * matches + ["3"] * (10 - matches)

@@ -114,8 +114,13 @@ def vqa_soft_accuracy(prediction: str, answers: list[str], lang: str = "en") -> 
         predicted, humans = normalize_basque_answer(prediction), [normalize_basque_answer(a) for a in answers]
     else:
         predicted, humans = evalai_answer(prediction), [_strip_space(a) for a in answers]
-        if len(set(humans)) > 1:  # the official code normalises only answers that disagree
-            humans = [process_digit_article(process_punctuation(a)) for a in humans]
+        # The official code normalises the human answers only when they disagree, because VQAv2's
+        # are stored normalised already. A file whose ten identical answers are not ("Red" x 10)
+        # would then never match: normalise them too where that changes them, which leaves
+        # already-normal answers, and so the official scores, exactly as they were.
+        normal = [process_digit_article(process_punctuation(a)) for a in humans]
+        if len(set(humans)) > 1 or normal != humans:
+            humans = normal
             predicted = process_digit_article(process_punctuation(predicted))
     matches = [human == predicted for human in humans]
     total = sum(matches)
