@@ -8,24 +8,19 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
-from torch.distributed.fsdp import FullyShardedDataParallel
 from transformers import AutoConfig, GenerationConfig
 
-from lightning_mllm.answers import exact_match
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.connector import Connector
-from lightning_mllm.evaluation.answering import answer_batches, gather_answers
-from lightning_mllm.blind_control import blind_images
 from lightning_mllm.fusion import labelled_token_losses, splice_image_features
+from lightning_mllm.image_aspect import check_image_aspect
 from lightning_mllm.llm import add_lora, base_model, load_llm, prepare_for_training
 from lightning_mllm.loss_normalisation import AccumulatedTokenMean
-from lightning_mllm.optimizers import adamw
-from lightning_mllm.image_aspect import check_image_aspect
 from lightning_mllm.processor import MultimodalProcessor
-from lightning_mllm.schedule import WarmupCosine
 from lightning_mllm.stage_handoff import check_connector_init, load_connector_init
 from lightning_mllm.stages import check_stage, describe_counts
 from lightning_mllm.vision_tower import VisionTower, image_token_count, vision_config
+from lightning_mllm.vlm_steps import VLMSteps
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -43,7 +38,7 @@ def _load_config(key: str, name_or_path: str):
                                 f"folder is expected; is it downloaded and readable?): {error}") from error
 
 
-class MultimodalLM(L.LightningModule):
+class MultimodalLM(VLMSteps, L.LightningModule):
     """A LLaVA-style late-fusion multimodal LLM.
 
     Args:
@@ -200,19 +195,6 @@ class MultimodalLM(L.LightningModule):
             return losses, selected.nonzero()[:, 0]
         return losses, batch["segments"][:, 1:][selected]
 
-    def _log_losses(self, prefix: str, batch: dict[str, Any], losses: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
-        loss = losses.mean()
-        size = len(batch["lang"])
-        self.log(f"{prefix}/loss", loss, prog_bar=True, batch_size=size, sync_dist=prefix == "val")
-        # One language index per sample, looked up per token with a tensor gather, not a Python loop.
-        langs = sorted(set(batch["lang"]))
-        token_lang = torch.tensor([langs.index(x) for x in batch["lang"]], device=losses.device)[samples]
-        for index, lang in enumerate(langs):
-            mask = token_lang == index
-            if mask.any():
-                self.log(f"{prefix}/loss_{lang}", losses[mask].mean(), batch_size=int(mask.sum()))
-        return loss
-
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses, samples = self.token_losses(batch)
         self._log_losses("train", batch, losses, samples)
@@ -247,45 +229,6 @@ class MultimodalLM(L.LightningModule):
                                 synced_gpus=synced)
         return tokenizer.batch_decode(out, skip_special_tokens=True)
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        losses, samples = self.token_losses(batch)
-        self._log_losses("val", batch, losses, samples)
-        pixels = batch.get("pixel_values")
-        runs = {"acc": pixels}
-        if pixels is not None and len(pixels) > 1:
-            # The control: each image swapped for another of different content. Near-chance accuracy
-            # here shows the answers above come from the image, not from the question alone.
-            runs["blind_acc"], kept = blind_images(pixels)
-            self.log("val/blind_own_image", float(kept), reduce_fx="sum", sync_dist=True, batch_size=len(pixels))
-        for name, images in runs.items():
-            answers = self.generate(batch["prompt_ids"], batch["prompt_mask"], images)
-            correct = [exact_match(a, r, lang) for a, r, lang in zip(answers, batch["answers"], batch["lang"])]
-            for lang in sorted(set(batch["lang"])):
-                hits = [c for c, x in zip(correct, batch["lang"]) if x == lang]
-                self.log(f"val/{name}_{lang}", sum(hits) / len(hits), batch_size=len(hits), sync_dist=True)
-
-    def on_test_epoch_start(self) -> None:
-        self._test_answers: dict[str, dict[str, Any]] = {}
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Answers a batch of benchmark prompts (``datamodules.BenchmarkDataModule``)."""
-        self._test_answers.update(answer_batches(self, [batch], batch["max_new_tokens"]))
-
-    def on_test_epoch_end(self) -> None:
-        # The answers of every rank meet on rank 0, where the datamodule that served the
-        # benchmark items scores them and writes the report.
-        answers = gather_answers(self._test_answers)
-        datamodule = self.trainer.datamodule
-        if self.trainer.is_global_zero and hasattr(datamodule, "write_results"):
-            datamodule.write_results(answers, checkpoint=self.trainer.ckpt_path)
-
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
-        """Answers a batch of ``datamodules.PredictionDataModule`` rows: one ``{"id", "answer", "error"}``
-        per row in batch order; ``answer`` is None and ``error`` says why for a row that had no prompt."""
-        answers = answer_batches(self, [batch], batch["max_new_tokens"])
-        return [{"id": record["id"], "answer": answers[key]["prediction"], "error": answers[key].get("error_message")}
-                for key, record in zip(batch["order"], batch["records"])]
-
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any]:
         h = self.hparams
@@ -294,48 +237,4 @@ class MultimodalLM(L.LightningModule):
         llm_params = [p for p in self.llm.parameters() if p.requires_grad]
         if llm_params:
             groups.append({"name": "llm", "lr": h.llm_lr, "params": llm_params})
-        optimizer = adamw(groups, weight_decay=h.weight_decay)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(h.warmup_ratio))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def on_train_start(self) -> None:
-        # The schedule learns the run's length only now (see WarmupCosine); the rates set at
-        # construction (or restored from a checkpoint) are recomputed for the current step.
-        scheduler = self.lr_schedulers()
-        schedule = getattr(scheduler, "lr_lambdas", [None])[0]
-        if not isinstance(schedule, WarmupCosine):
-            return  # an optimizer and schedule given on the command line
-        schedule.total_steps = int(self.trainer.estimated_stepping_batches)
-        factor = schedule(scheduler.last_epoch)
-        for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
-            group["lr"] = base * factor
-        scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
-
-    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
-                                    gradient_clip_algorithm: str | None = None) -> None:
-        # Lightning's FSDP precision refuses norm clipping (no handle on the root unit, Lightning
-        # issue 19235); the root FSDP module's clip_grad_norm_ takes the norm over all shards.
-        root = self.trainer.strategy.model
-        norm = gradient_clip_algorithm in (None, "norm")
-        if gradient_clip_val and norm and isinstance(root, FullyShardedDataParallel):
-            root.clip_grad_norm_(gradient_clip_val)
-            return
-        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    # ----------------------------------------------------------------- checkpoints
-    def _trainable_names(self) -> set[str]:
-        # Under FSDP (and activation checkpointing) parameter names carry wrapper prefixes that the
-        # state dict's keys do not; strip them so the filter keeps the same weights either way.
-        return {n.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
-                for n, p in self.named_parameters() if p.requires_grad}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The frozen backbones are reloaded from their ids; storing them would cost 16 GB per 8B save.
-        names = self._trainable_names()
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in names}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        missing = sorted(self._trainable_names() - set(checkpoint["state_dict"]))
-        if missing:
-            raise KeyError(f"checkpoint lacks {len(missing)} trainable weight(s) of stage "
-                           f"{self.hparams.stage!r}, e.g. {missing[:3]}")
+        return self.optimizer_and_schedule(groups)

@@ -17,8 +17,6 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from transformers import AutoModelForImageTextToText, GenerationConfig
 
-from lightning_mllm.answers import exact_match
-from lightning_mllm.blind_control import blind_images
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID
 from lightning_mllm.fusion import labelled_token_losses
 from lightning_mllm.llm import enable_checkpointing
@@ -208,22 +206,6 @@ class PretrainedVLM(VLMSteps, L.LightningModule):
         inputs = self.model_inputs(prompt_ids, prompt_mask, pixel_values)
         out = top_model(self.model).generate(**inputs, generation_config=config)
         return tokenizer.batch_decode(out[:, prompt_ids.shape[1]:], skip_special_tokens=True)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        losses, samples = self.token_losses(batch)
-        self._log_losses("val", batch, losses, samples)
-        pixels = batch.get("pixel_values")
-        runs = {"acc": pixels}
-        if pixels is not None and len(pixels) > 1:
-            # The control: each image swapped for another of different content.
-            runs["blind_acc"], kept = blind_images(pixels)
-            self.log("val/blind_own_image", float(kept), reduce_fx="sum", sync_dist=True, batch_size=len(pixels))
-        for name, images in runs.items():
-            answers = self.generate(batch["prompt_ids"], batch["prompt_mask"], images)
-            correct = [exact_match(a, r, lang) for a, r, lang in zip(answers, batch["answers"], batch["lang"])]
-            for lang in sorted(set(batch["lang"])):
-                hits = [c for c, x in zip(correct, batch["lang"]) if x == lang]
-                self.log(f"val/{name}_{lang}", sum(hits) / len(hits), batch_size=len(hits), sync_dist=True)
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The Lightning hooks ``PretrainedVLM`` shares with ``MultimodalLM`` in behaviour: per-language loss
-logging, benchmark test and predict steps, AdamW with the warm-up cosine schedule, and checkpoints
+"""The Lightning hooks ``PretrainedVLM`` and ``MultimodalLM`` share: per-language loss logging, the
+validation step with its blind control, benchmark test and predict steps, AdamW with the warm-up cosine schedule, and checkpoints
 that hold only the trainable weights.
 
 The host class provides ``token_losses`` and ``generate`` (``evaluation.answering``'s interface).
@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from lightning_mllm.answers import exact_match
+from lightning_mllm.blind_control import blind_images
 from lightning_mllm.evaluation.answering import answer_batches, gather_answers
 from lightning_mllm.optimizers import adamw
 from lightning_mllm.schedule import WarmupCosine
@@ -29,6 +31,23 @@ class VLMSteps:
             mask = token_lang == index
             if mask.any():
                 self.log(f"{prefix}/loss_{lang}", losses[mask].mean(), batch_size=int(mask.sum()))
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        losses, samples = self.token_losses(batch)
+        self._log_losses("val", batch, losses, samples)
+        pixels = batch.get("pixel_values")
+        runs = {"acc": pixels}
+        if pixels is not None and len(pixels) > 1:
+            # The control: each image swapped for another of different content. Near-chance accuracy
+            # here shows the answers above come from the image, not from the question alone.
+            runs["blind_acc"], kept = blind_images(pixels)
+            self.log("val/blind_own_image", float(kept), reduce_fx="sum", sync_dist=True, batch_size=len(pixels))
+        for name, images in runs.items():
+            answers = self.generate(batch["prompt_ids"], batch["prompt_mask"], images)
+            correct = [exact_match(a, r, lang) for a, r, lang in zip(answers, batch["answers"], batch["lang"])]
+            for lang in sorted(set(batch["lang"])):
+                hits = [c for c, x in zip(correct, batch["lang"]) if x == lang]
+                self.log(f"val/{name}_{lang}", sum(hits) / len(hits), batch_size=len(hits), sync_dist=True)
 
     # ----------------------------------------------------------------- benchmarks and prediction
     def on_test_epoch_start(self) -> None:
@@ -73,11 +92,14 @@ class VLMSteps:
 
     # ----------------------------------------------------------------- checkpoints
     def _trainable_names(self) -> set[str]:
+        # Under FSDP (and activation checkpointing) parameter names carry wrapper prefixes that the
+        # state dict's keys do not; strip them so the filter keeps the same weights either way.
         return {n.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
                 for n, p in self.named_parameters() if p.requires_grad}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The frozen weights are reloaded from init_from; only what trained is stored.
+        # The frozen weights are reloaded from their ids or folders; only what trained is stored
+        # (storing an 8B backbone would cost 16 GB per save).
         names = self._trainable_names()
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in names}
 
