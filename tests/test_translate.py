@@ -268,11 +268,12 @@ def test_cut_short_last_line_is_dropped_reported_and_redone(tmp_path):
     out.write_text(good + '{"id": "q1", "question": "Zer da', encoding="utf-8")
     engine = ScriptedEngine(good_translation)
     summary = translate_items(items, engine, str(out), str(tmp_path / "r.jsonl"), progress=False)
-    assert summary.already_done == 1 and summary.translated == 2 and "line 2" in summary.notes[0]
+    assert summary.already_done == 1 and summary.translated == 2 and f"{out}:2:" in summary.notes[0]
     assert [r["id"] for r in read_jsonl(out)] == ["q0", "q1", "q2"]  # every line parses again
     out.write_text('{"id": "q0", "quest\n' + good, encoding="utf-8")  # damage before the end is not a crash
-    with pytest.raises(JournalError, match="line 1"):
+    with pytest.raises(JournalError) as stopped:
         translate_items(items, engine, str(out), str(tmp_path / "r.jsonl"), progress=False)
+    assert str(stopped.value).startswith(f"{out}:1: not valid JSON")
 
 
 @pytest.mark.parametrize("format, record, missing", [

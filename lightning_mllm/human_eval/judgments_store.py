@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lightning_mllm.files import JsonlError, iter_jsonl
+
 CHOICES = ("A", "B", "tie", "both_bad")
 MAX_RATER_CHARS = 80
 MAX_COMMENT_CHARS = 4000
@@ -81,38 +83,30 @@ def append_judgment(path: str | os.PathLike, judgment: dict[str, Any]) -> None:
         os.close(fd)  # closing releases the lock
 
 
-def read_lines(path: str | os.PathLike) -> list[str]:
-    """The file's lines under a shared lock; no file yet means no judgments."""
-    try:
-        with open(path, "rb") as stream:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
-            raw = stream.read()
-    except FileNotFoundError:
-        return []
-    # A trailing newline leaves one empty last element, which readers skip as a blank line.
-    return raw.decode("utf-8", errors="replace").split("\n")
-
-
 def read_judgments(path: str | os.PathLike) -> tuple[list[tuple[int, dict[str, Any]]], list[MalformedLine]]:
     """Valid judgments with their line numbers, and the malformed lines (never silently skipped).
 
     Blank lines are ignored; any other line that is not a valid judgment is returned as malformed.
+    The file is read under a shared lock, so a write half done is never seen.
     """
+    try:
+        stream = open(path, "rb")
+    except FileNotFoundError:
+        return [], []
+    with stream:
+        # A shared lock on this descriptor holds off writers while the shared reader reads the file.
+        fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
+        rows = [(number, record, record.reason if isinstance(record, JsonlError) else validate(record))
+                for number, record in iter_jsonl(path, errors="yield")]
+        # The start of each bad line goes into the report, so a person can find and mend it.
+        raw_lines = stream.read().split(b"\n") if any(reason for _, _, reason in rows) else []
     judgments: list[tuple[int, dict[str, Any]]] = []
     malformed: list[MalformedLine] = []
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            malformed.append(MalformedLine(number, f"not valid JSON ({err.msg})", line[:80]))
-            continue
-        reason = validate(record)
+    for number, record, reason in rows:
         if reason:
-            malformed.append(MalformedLine(number, reason, line[:80]))
+            malformed.append(MalformedLine(number, reason, raw_lines[number - 1][:80].decode("utf-8", "replace")))
         else:
-            judgments.append((number, record))
+            judgments.append((number, record))  # type: ignore[arg-type]
     return judgments, malformed
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from lightning_mllm.files import JsonlError, iter_jsonl
+
 
 class JournalError(ValueError):
     """An output or rejects file that cannot be resumed from; the message names the file and line."""
@@ -46,39 +48,43 @@ def read_journal(path: str) -> Journal:
     journal = Journal()
     if not os.path.exists(path):
         return journal
-    bad: tuple[int, int, int] | None = None  # (line number, byte offset, length) of an unreadable line
-    offset = 0
-    with open(path, "rb") as file:
-        for number, line in enumerate(file, 1):
-            if bad is not None and line.strip():
-                raise JournalError(f"{path} line {bad[0]}: not a JSON record with an 'id'; only the last line may "
-                                   "be cut short by a crash, so the file needs a look before resuming")
-            if line.strip():
-                key = _record_id(line)
-                if key is None:
-                    bad = (number, offset, len(line))
-                else:
-                    journal.ids.add(key)
-            offset += len(line)
+    bad: tuple[int, str] | None = None  # (line number, why) of an unreadable line
+    last = 0
+    for number, record in iter_jsonl(path, errors="yield"):
+        if bad is not None:
+            raise JournalError(f"{path}:{bad[0]}: {bad[1]}; only the last line may be cut short by a crash, "
+                               "so the file needs a look before resuming")
+        key = None if isinstance(record, JsonlError) else _record_id(record)
+        if key is None:
+            bad = (number, record.reason if isinstance(record, JsonlError) else "a JSON record without an 'id'")
+        else:
+            journal.ids.add(key)
+        last = number
     if bad is not None:
+        offset, length = _line_span(path, bad[0])
         with open(path, "r+b") as file:
-            file.truncate(bad[1])
-        journal.notes.append(f"{path} line {bad[0]}: dropped a cut-short last line ({bad[2]} bytes, likely from "
+            file.truncate(offset)
+        journal.notes.append(f"{path}:{bad[0]}: dropped a cut-short last line ({length} bytes, likely from "
                              "an interrupted run); its item is translated again")
-    elif offset and not _ends_with_newline(path):
+    elif last and not _ends_with_newline(path):
         with open(path, "ab") as file:  # a complete record whose newline was lost
             file.write(b"\n")
     return journal
 
 
-def _record_id(line: bytes) -> str | None:
-    try:
-        record = json.loads(line)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError (a multi-byte character cut in half)
-        return None
-    if not isinstance(record, dict) or record.get("id") is None:
-        return None
-    return str(record["id"]).strip()
+def _record_id(record: dict[str, Any]) -> str | None:
+    return None if record.get("id") is None else str(record["id"]).strip()
+
+
+def _line_span(path: str, number: int) -> tuple[int, int]:
+    """The byte offset where line ``number`` (1-based) starts, and its length."""
+    offset = 0
+    with open(path, "rb") as file:
+        for current, line in enumerate(file, 1):
+            if current == number:
+                return offset, len(line)
+            offset += len(line)
+    raise JournalError(f"{path}:{number}: the file changed while it was read")
 
 
 def _ends_with_newline(path: str) -> bool:
