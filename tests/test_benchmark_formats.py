@@ -271,7 +271,7 @@ def test_jsonl_line_that_is_not_json_names_its_line(tmp_path):
     path = tmp_path / "broken.jsonl"
     good = json.dumps({"question": "Q?", "answers": ["a"]})
     path.write_text(f"{good}\n\n{{'question': oops\n{good}\n", encoding="utf-8")
-    with pytest.raises(BenchmarkFileError, match=r"broken\.jsonl line 3: not valid JSON"):
+    with pytest.raises(BenchmarkFileError, match=r"broken\.jsonl:3: not valid JSON"):
         load_items("vqa", str(path), "vqa", "en")
 
 
@@ -279,13 +279,13 @@ def test_mc_answer_not_among_options_names_the_row(tmp_path):
     records = [{"question": "Q?", "options": ["x", "y"], "answer": "A"},
                {"question": "Q2?", "options": ["x", "y"], "answer": "z"}]
     path = _write_jsonl(tmp_path / "mc.jsonl", records)
-    with pytest.raises(BenchmarkFileError, match=r"mc\.jsonl line 2: field 'answer': 'z' is not one of the options"):
+    with pytest.raises(BenchmarkFileError, match=r"mc\.jsonl:2: field 'answer': 'z' is not one of the options"):
         load_items("mc", path, "mc", "en")
 
 
 def test_missing_keys_are_all_named(tmp_path):
     path = _write_jsonl(tmp_path / "mc.jsonl", [{"id": "a", "answer": "A"}])
-    with pytest.raises(BenchmarkFileError, match=r"mc\.jsonl line 1: missing required key\(s\) 'question', 'options'"):
+    with pytest.raises(BenchmarkFileError, match=r"mc\.jsonl:1: missing required key\(s\) 'question', 'options'"):
         load_items("mc", path, "mc", "en")
 
 

@@ -286,7 +286,7 @@ def test_missing_fields_stop_the_run_naming_file_line_and_field(format, record, 
     path = write_jsonl(tmp_path / "in.jsonl", [good, {**good, "id": "y"}, record])
     with pytest.raises(SystemExit) as stopped:  # no model is loaded: the path does not exist
         main(["--input", path, "--format", format, "--output", str(tmp_path / "o.jsonl"), "--model", "/nowhere"])
-    assert f"{path} line 3" in str(stopped.value) and missing in str(stopped.value)
+    assert f"{path}:3:" in str(stopped.value) and missing in str(stopped.value)
 
 
 def test_transformers_engine_end_to_end_rejects_the_random_models_output(tmp_path, tiny_llm):

@@ -1,6 +1,6 @@
 """Reading benchmark files row by row, and the field checks that every format in ``formats.py`` shares.
 
-Each record comes back as a ``Row`` that knows where it is (``file line N`` for JSONL, ``file row N``
+Each record comes back as a ``Row`` that knows where it is (``file:N`` for JSONL, ``file row N``
 otherwise), so every error names the file, the row and the field. Images are never decoded here.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_mllm.evaluation.items import LETTERS, BenchmarkFileError
+from lightning_mllm.files import JsonlError, iter_jsonl
 
 # A key, or a tuple of keys of which any one will do (named "'a' or 'b'" when all are missing).
 Required = Sequence[str | tuple[str, ...]]
@@ -33,7 +34,7 @@ class Row:
     """One record of a benchmark file.
 
     Attributes:
-        where: ``file line N`` (JSONL, 1-based) or ``file row N`` (0-based position).
+        where: ``file:N`` (JSONL, 1-based line) or ``file row N`` (0-based position).
         number: 0-based position among the file's records; the default id.
         data: The record's fields; a missing value is None.
     """
@@ -89,19 +90,12 @@ def read_rows(path: str, required: Required = ()) -> Iterator[Row]:
 
 
 def read_jsonl(path: str) -> Iterator[Row]:
-    """One row per non-blank line; a line that is not a JSON object raises, naming its line number."""
-    number = 0
-    with open(path, encoding="utf-8") as file:
-        for line_number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            where = f"{path} line {line_number}"
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise BenchmarkFileError(f"{where}: not valid JSON ({error})") from error
-            yield Row(where, number, _object(data, where))
-            number += 1
+    """One row per non-blank line, named ``file:line``; a line that is not a JSON object raises."""
+    try:
+        for number, (line_number, data) in enumerate(iter_jsonl(path)):
+            yield Row(f"{path}:{line_number}", number, data)  # type: ignore[arg-type]
+    except JsonlError as error:
+        raise BenchmarkFileError(str(error)) from error
 
 
 def read_json(path: str) -> Any:
