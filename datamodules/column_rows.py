@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from lightning_mllm.files import iter_jsonl
+
 ROW_FILE_EXTENSIONS = (".parquet", ".arrow", ".jsonl", ".json", ".csv")
 SNIFFED_LINES = 100  # JSONL/CSV rows whose keys make up the file's columns
 CSV_FIELD_LIMIT = 2**31 - 1  # captions and base64 cells pass the csv module's 128 KiB default
@@ -132,19 +134,11 @@ def _text_rows(path: str, limit: int | None = None) -> Iterator[tuple[str, dict[
         for number, row in enumerate(records[:limit] if limit is not None else records):
             yield f"{path}:row{number}", _object(row, f"{path}:row{number}")
         return
-    with open(path, encoding="utf-8") as file:
-        count = 0
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            if limit is not None and count >= limit:
-                return
-            count += 1
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number} is not JSON ({error})") from error
-            yield f"{path}:{number}", _object(row, f"{path}:{number}")
+    # A bad line raises JsonlError (a ValueError) naming file:line; lines past ``limit`` are not read.
+    for count, (number, row) in enumerate(iter_jsonl(path)):
+        if limit is not None and count >= limit:
+            return
+        yield f"{path}:{number}", row  # type: ignore[misc]
 
 
 def _object(row: Any, where: str) -> dict[str, Any]:

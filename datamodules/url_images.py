@@ -34,6 +34,7 @@ import requests
 from PIL import Image, UnidentifiedImageError
 
 from datamodules.column_rows import iter_rows, require_columns, row_files
+from lightning_mllm.files import atomic_write, iter_jsonl
 
 LOG = "downloads.jsonl"
 OK = "ok"
@@ -82,12 +83,8 @@ class UrlImageStore:
         outcomes: dict[str, dict] = {}
         log = self.folder / LOG
         if log.exists():
-            with open(log, encoding="utf-8") as file:
-                for line in file:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
+            for _, entry in iter_jsonl(log, errors="yield"):
+                if isinstance(entry, dict) and "url" in entry:  # not a line a kill cut short
                     outcomes[entry["url"]] = entry
         return outcomes
 
@@ -167,10 +164,7 @@ def _fetch(pair: tuple[str, str | None], store: UrlImageStore, settings: Downloa
             raise _Failure("download_checksum", f"sha256 {got} but the data gives {expected}")
         data, ext = _checked_image(data, settings.max_side)
         path = store.path_for(url, ext)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + f".{threading.get_ident()}.partial")
-        partial.write_bytes(data)
-        os.replace(partial, path)
+        atomic_write(path, data)  # a unique temporary name per call: threads never share one
         return {"url": url, "status": OK, "file": str(path.relative_to(store.folder)), "sha256": got}
     except _Failure as failure:
         return {"url": url, "status": failure.reason, "detail": failure.detail[:300]}
