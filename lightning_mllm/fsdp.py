@@ -9,13 +9,14 @@ Sharded checkpoint folders are written under a temporary name and renamed when c
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.strategies import FSDPStrategy
+
+from lightning_mllm.files import atomic_folder
 
 # The paper's backbones: Llama-3.1 (Latxa shares the architecture) and CLIP ViT-L/14-336; SigLIP too.
 DEFAULT_LAYERS = [
@@ -67,18 +68,12 @@ class MultimodalFSDPStrategy(FSDPStrategy):
         if self._state_dict_type != "sharded":
             return super().save_checkpoint(checkpoint, filepath, storage_options)
         path = Path(self.broadcast(str(filepath)))
-        staging, previous = path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.previous")
-        if self.global_rank == 0:
-            shutil.rmtree(staging, ignore_errors=True)
-        self.barrier("fsdp_checkpoint_staging")
-        super().save_checkpoint(checkpoint, staging, storage_options)
-        self.barrier("fsdp_checkpoint_written")
-        if self.global_rank == 0:
-            if path.exists():  # the old checkpoint stays whole (as .previous) until the new one is in place
-                os.replace(path, previous)
-            os.replace(staging, path)
-            if previous.is_dir():
-                shutil.rmtree(previous)
-            elif previous.exists():
-                previous.unlink()
+        # Rank 0 owns the staging folder (files.atomic_folder); every rank writes its shard there, and
+        # the rename happens when rank 0 leaves the block, after all ranks have written. The old
+        # checkpoint stays whole until the new one is in place.
+        staging = atomic_folder(path, replace=True) if self.global_rank == 0 else contextlib.nullcontext()
+        with staging as folder:
+            folder = Path(self.broadcast(str(folder) if folder is not None else None))
+            super().save_checkpoint(checkpoint, folder, storage_options)
+            self.barrier("fsdp_checkpoint_written")
         self.barrier("fsdp_checkpoint_renamed")
