@@ -22,6 +22,7 @@ from typing import Any
 
 from lightning_mllm.evaluation.formats import FORMATS, load_items
 from lightning_mllm.evaluation.items import BenchItem
+from lightning_mllm.files import atomic_write
 
 
 def generic_record(item: BenchItem) -> dict[str, Any]:
@@ -48,10 +49,7 @@ def export(format: str, path: str, out: str, lang: str = "en", image_root: str |
            annotations: str | None = None, columns: dict[str, str] | None = None) -> int:
     """Writes the items of ``path`` to ``out`` (JSONL, atomically); returns how many."""
     items = load_items(format, path, "export", lang, image_root=image_root, annotations=annotations, columns=columns)
-    partial = f"{out}.partial"
-    with open(partial, "w", encoding="utf-8") as file:
-        file.writelines(json.dumps(generic_record(item), ensure_ascii=False) + "\n" for item in items)
-    os.replace(partial, out)
+    atomic_write(out, "".join(json.dumps(generic_record(item), ensure_ascii=False) + "\n" for item in items))
     return len(items)
 
 

@@ -13,14 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lightning_mllm.files import atomic_write, atomic_write_json
+
 RESULTS_FORMAT = "lightning-mllm-eval/1"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    # A crash mid-write must not leave a truncated results file that a sweep report then reads.
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _percent(value: float | None) -> str:
@@ -52,7 +47,8 @@ def write_report(out_dir: str | os.PathLike, run: dict[str, Any], rows: list[dic
     results = {"format": RESULTS_FORMAT, "run": run, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "results": rows}
     paths = {"results": out / "results.json", "table": out / "results.md", "predictions": out / "predictions.jsonl"}
-    _write_atomic(paths["results"], json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    _write_atomic(paths["table"], markdown_table(rows))
-    _write_atomic(paths["predictions"], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    # Atomic: a crash mid-write must not leave a truncated results file that a sweep report then reads.
+    atomic_write_json(paths["results"], results)
+    atomic_write(paths["table"], markdown_table(rows))
+    atomic_write(paths["predictions"], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return paths
