@@ -23,8 +23,6 @@ import io
 import json
 import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import webdataset as wds
 from tqdm import tqdm
 
 from lightning_mllm import synthetic_scenes as scenes
+from lightning_mllm.files import atomic_folder
 
 MAX_LANGUAGES = 10
 
@@ -112,9 +111,8 @@ def write_synthetic_shards(spec: SyntheticSpec, root: str | os.PathLike) -> Path
             raise ValueError(f"{root} holds synthetic data written with other settings ({written}); "
                              f"delete it or set data.data_root to another folder")
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+    # replace=True: a folder without meta.json is an earlier, incomplete attempt.
+    with atomic_folder(root, replace=True) as staging:
         for split_index, (split, count) in enumerate((("train", spec.train_per_language),
                                                       ("eval", spec.eval_per_language))):
             (staging / split).mkdir()
@@ -123,12 +121,6 @@ def write_synthetic_shards(spec: SyntheticSpec, root: str | os.PathLike) -> Path
                 seed = spec.seed * 1000 + split_index * 10 + lang_index
                 _write_split(staging / split, split, lang, count, spec, seed)
         (staging / "meta.json").write_text(json.dumps({"spec": asdict(spec), "languages": spec.languages}))
-        if root.exists():  # an earlier, incomplete attempt
-            shutil.rmtree(root)
-        os.replace(staging, root)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return root
 
 
