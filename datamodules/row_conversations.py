@@ -30,6 +30,7 @@ from datamodules.raw_formats import (
     check_image,
     normalize_conversation,
     place_image,
+    read_image_file,
 )
 from datamodules.row_images import ImageLookup
 from lightning_mllm.evaluation.items import LETTERS
@@ -242,7 +243,8 @@ def _resolve(ref: tuple[str, Any] | None, options: RowOptions, lookup: ImageLook
     if kind == "url":
         return lookup.get(value)
     if kind == "path":
-        return {"path": value if os.path.isabs(value) else os.path.join(options.image_root, value)}
+        # Read by the worker (convert_row) through read_image_file, which keeps it inside image_root.
+        return {"path": value}
     for index, data in images:  # groups come in first-row order, so this walks the file once
         if index == value:
             return bytes(data)
@@ -257,12 +259,9 @@ def convert_row(raw: RawRecord, options: ConvertOptions, index: int) -> ShardSam
     messages = normalize_conversation(data["messages"])
     image = data.get("image")
     if isinstance(image, dict):
-        try:
-            with open(image["path"], "rb") as file:
-                image = file.read()
-        except OSError as error:
-            raise Reject("missing_image", f"cannot read {image['path']} ({error.strerror})") from error
-    checked = check_image(image) if image is not None else None
+        # A path from a row is relative to image_root and must stay inside it (as every reader's).
+        image = read_image_file(image["path"], options.image_root)
+    checked = check_image(image, options.max_aspect_ratio) if image is not None else None
     record = {"messages": place_image(messages, checked is not None), "lang": data["lang"],
               "source": options.source, "id": data["id"]}
     return ShardSample(record, *checked) if checked else ShardSample(record)

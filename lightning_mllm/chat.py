@@ -3,7 +3,8 @@
     python -m lightning_mllm.chat --checkpoint RUN.ckpt --image photo.jpg "Zer dago irudian?"
     python -m lightning_mllm.chat --checkpoint RUN.ckpt --image photo.jpg     # interactive
 
-Without a prompt, prompts are read from standard input one line at a time and the conversation
+The checkpoint may be of either model class: the project's ``MultimodalLM`` or an adapted
+existing VLM (``lightning_mllm.PretrainedVLM``, ``configs/demo-vlm.yaml``). Without a prompt, prompts are read from standard input one line at a time and the conversation
 (with the image attached to its first user turn) is kept across turns. Greedy by default;
 ``--temperature`` above 0 samples.
 """
@@ -20,7 +21,9 @@ import torch
 from lightning_mllm.chat_format import SampleError
 from lightning_mllm.conversation import Conversation, open_image, stream_answer
 from lightning_mllm.evaluation.items import ImageDecodeError
+from lightning_mllm.pretrained_vlm import PretrainedVLM
 from lightning_mllm.trained_model import load_trained
+from lightning_mllm.vlm_chat import stream_vlm_answer
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -58,7 +61,9 @@ def _answer(model: Any, conversation: Conversation, question: str, args: argpars
     except SampleError as error:
         hint = " (a longer context needs --model '{\"max_length\": N}')" if error.reason == "prompt_too_long" else ""
         raise SystemExit(f"error: {error}{hint}") from None
-    answer = stream_answer(model, ids, conversation.pixel_values, lambda text: print(text, end="", flush=True),
+    # An adapted existing VLM takes its prompt as ids with its own image inputs (vlm_chat.py).
+    stream = stream_vlm_answer if isinstance(model, PretrainedVLM) else stream_answer
+    answer = stream(model, ids, conversation.pixel_values, lambda text: print(text, end="", flush=True),
                            args.max_new_tokens, args.temperature, args.top_p)
     print(flush=True)
     conversation.add_turn(question, answer)

@@ -9,6 +9,12 @@ LLaVA folder instead of a checkpoint, with the same prompts, image preprocessing
 Writes ``results.json`` (per benchmark and language, with counts), ``results.md`` and
 ``predictions.jsonl`` to ``--out`` (see ``lightning_mllm/evaluation/report.py``). Benchmarks are
 listed as ``BenchmarkSpec`` entries in a YAML file (``configs/eval/``).
+
+The checkpoint may be of either model class (``MultimodalLM`` or an adapted existing VLM,
+``lightning_mllm.PretrainedVLM``). Its results are labelled with the run's language mixture, read
+from the ``config.yaml`` that ``train.py fit`` saved in the run folder (``run_mixture.py``): the
+target language's share (``basque_share``, in percent, which the sweep report plots) and every
+language's share; ``--basque_share`` is then only a check.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from lightning_mllm.evaluation.report import markdown_table, write_report
 from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
 from lightning_mllm.exported_model import ExportedLlava
+from lightning_mllm.run_mixture import RunConfigError, read_run_mixture
 from lightning_mllm.trained_model import load_trained
 
 
@@ -46,6 +53,7 @@ def evaluate(
     name: str | None = None,
     backbone: str | None = None,
     basque_share: float | None = None,
+    target_lang: str | None = None,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Answers every benchmark item with the model of ``checkpoint`` or ``model_dir``, scores and reports.
@@ -71,7 +79,13 @@ def evaluate(
         judge_batch_size: Answers rated per judge call.
         name: Run name recorded in the results (default: the checkpoint's run folder or ``model_dir``'s name).
         backbone: Backbone name recorded for the sweep report (e.g. ``llama-3.1-8b-instruct``).
-        basque_share: Percentage of Basque in the run's instruction data, for the sweep report.
+        basque_share: Percentage of the target language (Basque unless the run's
+            ``data.mixture.target_lang`` or ``target_lang`` says otherwise) in the run's multimodal
+            instruction data, for the sweep report. Read from the checkpoint's run config; a value
+            given here must agree with it, and is needed only where there is no run config
+            (``model_dir``, a checkpoint moved away from its run folder).
+        target_lang: The language ``basque_share`` is the share of (default: the run's
+            ``data.mixture.target_lang``, else ``eu``).
         progress: Show progress bars.
     """
     # A model and benchmarks are required, but as options (--checkpoint or --model_dir, a config
@@ -85,6 +99,7 @@ def evaluate(
         raise SystemExit("error: no benchmarks: give --config configs/eval/<file>.yaml or --benchmarks '[...]'")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    mixture = mixture_labels(checkpoint, basque_share, target_lang)  # a disagreeing share fails before the model loads
     items = load_benchmarks(benchmarks)
     trained = ExportedLlava(model_dir, device) if model_dir else load_trained(checkpoint, model, device)
     start = time.perf_counter()
@@ -96,7 +111,7 @@ def evaluate(
                              image=judge_image), items, answers, progress)
     rows, records = score(items, answers)
     default_name = Path(model_dir).resolve().name if model_dir else Path(checkpoint).resolve().parent.parent.name
-    run = {"name": name or default_name, "backbone": backbone, "basque_share": basque_share,
+    run = {"name": name or default_name, "backbone": backbone, **mixture,
            "checkpoint": str(checkpoint) if checkpoint else None, "model": model_dir, "judge": judge,
            "judge_sees_image": judge_image if judge else None,
            "answer_seconds": round(seconds, 2), "items_per_second": round(len(items) / max(seconds, 1e-9), 2)}
@@ -105,6 +120,36 @@ def evaluate(
     print(f"{len(items)} items answered in {seconds:.1f} s ({run['items_per_second']} items/s on {device}); "
           f"wrote {', '.join(str(p) for p in paths.values())}")
     return paths
+
+
+def mixture_labels(checkpoint: str | None, basque_share: float | None, target_lang: str | None) -> dict[str, Any]:
+    """The run's mixture labels for the results: ``basque_share`` (percent of the target language),
+    ``target_lang``, ``language_shares`` (fractions) and ``mixture_config`` (the file read).
+
+    The checkpoint's run config decides; ``basque_share`` given by the user must agree with it
+    (within 0.5 percentage points) and is used as given only where there is no run config.
+    """
+    try:
+        mixture = read_run_mixture(checkpoint) if checkpoint else None
+    except RunConfigError as error:
+        if basque_share is None:
+            raise SystemExit(f"error: {error}; give --basque_share (percent) to label the results") from None
+        print(f"warning: {error}; the results are labelled with --basque_share {basque_share:g}")
+        mixture = None
+    if mixture is None:
+        return {"basque_share": basque_share, "target_lang": target_lang, "language_shares": None,
+                "mixture_config": None}
+    lang = target_lang or mixture.target_lang
+    percent = round(100 * mixture.shares.get(lang, 0.0), 4)
+    if basque_share is not None and abs(basque_share - percent) > 0.5:
+        shares = ", ".join(f"{code} {100 * share:.4g}%" for code, share in sorted(mixture.shares.items()))
+        raise SystemExit(f"error: --basque_share {basque_share:g} disagrees with the run's mixture in "
+                         f"{mixture.config} ({shares}; {lang!r} is {percent:g}%); leave --basque_share out to use "
+                         f"the run's share (it is a percentage, not a fraction)")
+    print(f"run mixture (multimodal data, {mixture.config}): "
+          + ", ".join(f"{code} {100 * share:.4g}%" for code, share in sorted(mixture.shares.items())))
+    return {"basque_share": percent, "target_lang": lang, "language_shares": mixture.shares,
+            "mixture_config": str(mixture.config)}
 
 
 def main(args: list[str] | None = None) -> None:

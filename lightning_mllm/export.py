@@ -1,4 +1,4 @@
-"""Exports a training checkpoint as a standard Hugging Face LLaVA folder and a LoRA adapter.
+"""Exports a training checkpoint as a standard Hugging Face folder and a LoRA adapter.
 
     python -m lightning_mllm.export --checkpoint runs/demo/version_0/checkpoints/last.ckpt --out exports/demo \\
         [--model '{llm: /models/Llama-3.1-8B-Instruct}'] [--dtype bfloat16|float32] [--adapter_only]
@@ -10,6 +10,10 @@ A stage-2 run also gets ``adapter/``: the LoRA adapter in peft's format, loadabl
 ``PeftModel.from_pretrained(base_llm, OUT/adapter)``, and the connector (``connector.safetensors``
 and ``connector.json``). ``--adapter_only`` writes just ``adapter/``. Everything is written to
 ``OUT.partial`` and renamed at the end, so ``OUT`` is either complete or absent.
+
+A checkpoint of ``lightning_mllm.PretrainedVLM`` (an adapted existing VLM, ``configs/demo-vlm.yaml``)
+is exported in that model's own format instead (``vlm_export.py``): the merged model with its
+processor and chat template, and ``adapter/`` for a stage-2 run.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from safetensors.torch import save_file
 
 from lightning_mllm.llava_export import to_llava
 from lightning_mllm.model import DTYPES, MultimodalLM
-from lightning_mllm.trained_model import load_trained
+from lightning_mllm.pretrained_vlm import PretrainedVLM
+from lightning_mllm.trained_model import load_trained, model_class, read_checkpoint
+from lightning_mllm.vlm_export import export_vlm
 
 # The trainable weights each stage's checkpoint must hold, as (description, test on a key).
 REQUIRED_WEIGHTS = {
@@ -37,22 +43,34 @@ REQUIRED_WEIGHTS = {
 }
 # Merging LoRA into bf16 or 4-bit weights would round the update away; the export casts at the end.
 EXPORT_LOAD = {"llm_dtype": "float32", "load_in_4bit": False}
+EXPORT_LOAD_VLM = {"dtype": "float32"}
 
 
 class ExportError(ValueError):
     """A checkpoint or request that cannot be exported; the message says why."""
 
 
+def _read(checkpoint: str) -> dict[str, Any]:
+    """The checkpoint (memory-mapped), or ``ExportError`` saying why it cannot be one of train.py's."""
+    try:
+        return read_checkpoint(checkpoint, mmap=True)
+    except (FileNotFoundError, IsADirectoryError) as error:
+        raise ExportError(str(error)) from error
+    except KeyError as error:
+        raise ExportError(error.args[0]) from error
+
+
+def trained_class(checkpoint: str) -> type:
+    """The model class of ``checkpoint`` (``MultimodalLM`` or ``PretrainedVLM``), or ``ExportError``."""
+    try:
+        return model_class(_read(checkpoint), checkpoint)
+    except KeyError as error:
+        raise ExportError(error.args[0]) from error
+
+
 def checked_stage(checkpoint: str, overrides: dict[str, Any], adapter_only: bool) -> str:
     """The run's stage, after checking the checkpoint holds what that stage trained."""
-    if os.path.isdir(checkpoint):
-        raise ExportError(f"{checkpoint} is a sharded (FSDP) checkpoint; consolidate it into one file first: "
-                          f"python -m lightning.pytorch.utilities.consolidate_checkpoint {checkpoint}")
-    if not os.path.isfile(checkpoint):
-        raise ExportError(f"checkpoint {checkpoint!r} does not exist")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    if "hyper_parameters" not in state or "state_dict" not in state:
-        raise ExportError(f"{checkpoint} is not a checkpoint of train.py (no hyper_parameters or state_dict)")
+    state = _read(checkpoint)
     stage = {**state["hyper_parameters"], **overrides}.get("stage")
     if stage not in REQUIRED_WEIGHTS:
         raise ExportError(f"{checkpoint}: unknown stage {stage!r}")
@@ -107,6 +125,8 @@ def export(checkpoint: str, out: str, model: dict[str, Any] | None = None, dtype
     if target.exists():
         raise ExportError(f"{target} already exists; remove it or choose another --out")
     overrides = model or {}
+    if trained_class(checkpoint) is PretrainedVLM:
+        return _export_vlm(checkpoint, target, overrides, dtype, adapter_only)
     stage = checked_stage(checkpoint, overrides, adapter_only)
     try:
         trained = load_trained(checkpoint, {**EXPORT_LOAD, **overrides}, "cpu")
@@ -123,11 +143,24 @@ def export(checkpoint: str, out: str, model: dict[str, Any] | None = None, dtype
     return target
 
 
+def _export_vlm(checkpoint: str, target: Path, overrides: dict[str, Any], dtype: str, adapter_only: bool) -> Path:
+    """A ``PretrainedVLM`` run in its model's own format (LoRA merged in float32, then cast)."""
+    stage = overrides.get("stage") or _read(checkpoint)["hyper_parameters"].get("stage")
+    if adapter_only and stage != "stage2":
+        raise ExportError(f"--adapter_only: {checkpoint} is a {stage!r} run, which has no LoRA adapter "
+                          f"(only stage2 trains one); export the whole model instead")
+    try:
+        trained = load_trained(checkpoint, {**EXPORT_LOAD_VLM, **overrides}, "cpu")
+    except KeyError as error:
+        raise ExportError(f"cannot export {checkpoint} (stage {stage!r}): {error.args[0]}") from error
+    return export_vlm(trained, target, DTYPES[dtype], adapter_only)
+
+
 def main(args: list[str] | None = None) -> Path:
     """Command-line entry: parses the options and runs ``export``; bad input exits with its reason."""
     parser = argparse.ArgumentParser(prog="python -m lightning_mllm.export", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a .ckpt written by train.py fit")
-    parser.add_argument("--out", required=True, help="folder to create for the Hugging Face LLaVA model")
+    parser.add_argument("--out", required=True, help="folder to create for the exported Hugging Face model")
     parser.add_argument("--model", type=yaml.safe_load, default=None,
                         help="model settings to override, e.g. '{llm: /models/Llama-3.1-8B-Instruct}'")
     parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16",

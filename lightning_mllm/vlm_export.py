@@ -22,6 +22,7 @@ from jsonargparse import CLI
 from peft import PeftModel
 
 from lightning_mllm.pretrained_vlm import PretrainedVLM
+from lightning_mllm.trained_model import load_trained, model_class, read_checkpoint
 
 
 def load_trained_vlm(checkpoint: str, overrides: dict[str, Any] | None = None, device: str = "cpu") -> PretrainedVLM:
@@ -32,42 +33,40 @@ def load_trained_vlm(checkpoint: str, overrides: dict[str, Any] | None = None, d
         overrides: Settings to replace, e.g. ``{"init_from": "/models/Qwen2-VL-2B-Instruct"}``.
         device: Where the model goes.
     """
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist (consolidate FSDP checkpoints first)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    settings = {k: v for k, v in state.get("hyper_parameters", {}).items() if not k.startswith("_")}
-    if "init_from" not in settings:
+    if model_class(read_checkpoint(checkpoint, mmap=True), checkpoint) is not PretrainedVLM:
         raise KeyError(f"{checkpoint} is not a checkpoint of lightning_mllm.PretrainedVLM (no init_from setting)")
-    unknown = sorted(set(overrides or {}) - set(settings))
-    if unknown:
-        raise KeyError(f"model overrides {unknown} are not settings of PretrainedVLM ({sorted(settings)})")
-    model = PretrainedVLM(**{**settings, **(overrides or {})})
-    model.configure_model()
-    model.on_load_checkpoint(state)  # names the trainable weights the checkpoint lacks
-    result = model.load_state_dict(state["state_dict"], strict=False)
-    if result.unexpected_keys:
-        raise KeyError(f"{checkpoint} holds weights this model does not have, e.g. {result.unexpected_keys[:3]}")
-    return model.to(device).eval()
+    return load_trained(checkpoint, overrides, device)
 
 
-def export_vlm(model: PretrainedVLM, out: str | os.PathLike) -> Path:
+def export_vlm(model: PretrainedVLM, out: str | os.PathLike, dtype: torch.dtype | None = None,
+               adapter_only: bool = False) -> Path:
     """Writes ``model`` to ``out`` (merged model + processor, ``adapter/`` for LoRA runs).
 
     The folder is written under a temporary name and renamed when complete. The LoRA weights are
     merged into ``model`` in place, so the module is not trained further after this.
+
+    Args:
+        model: The trained model (``load_trained_vlm``).
+        out: New folder.
+        dtype: Dtype of the merged weights (cast after the merge); None keeps the model's.
+        adapter_only: Write only ``adapter/`` (a LoRA run's peft adapter).
     """
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"--out {str(out)!r} exists; give a new folder")
+    trained = model.model
+    if adapter_only and not isinstance(trained, PeftModel):
+        raise ValueError(f"--adapter_only: the model is a {model.hparams.stage!r} run, which has no LoRA adapter "
+                         f"(only stage2 trains one); export the whole model instead")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        trained = model.model
         if isinstance(trained, PeftModel):
             trained.save_pretrained(staging / "adapter")
             trained = trained.merge_and_unload()
-        trained.save_pretrained(staging)
-        model.processor.save_pretrained(str(staging))
+        if not adapter_only:
+            (trained if dtype is None else trained.to(dtype)).save_pretrained(staging)
+            model.processor.save_pretrained(str(staging))
         os.replace(staging, out)
     finally:
         if staging.exists():

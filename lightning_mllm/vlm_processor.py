@@ -22,6 +22,7 @@ from transformers import AutoProcessor
 
 from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, ChatFormatter, SampleError
 from lightning_mllm.exported_model import llava_image_tokens
+from lightning_mllm.image_transform import to_rgb
 from lightning_mllm.vlm_parts import family
 
 DEFAULT_QWEN_IMAGE_SIZE = 448  # 16 x 16 merged patches = 256 tokens for Qwen2-VL (patch 14, merge 2)
@@ -139,7 +140,7 @@ class VLMProcessor:
 
     def pixel_values(self, image: Image.Image) -> torch.Tensor:
         """One image's pixel values: (3, H, W) for LLaVA, (patches, features) for Qwen-VL."""
-        image = image.convert("RGB")
+        image = to_rgb(image)  # transparency on white, 16-bit grey scaled: as training and chat see images
         if self.side is not None:
             image = image.resize((self.side, self.side), Image.Resampling.BICUBIC)
         out = self.image_processor(images=image, return_tensors="pt")

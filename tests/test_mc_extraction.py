@@ -58,7 +58,7 @@ CASES = [
 
 @pytest.mark.parametrize(("reply", "options", "expected"), CASES)
 def test_extract_choice(reply: str, options: dict[str, str], expected: str | None) -> None:
-    assert extract_choice(reply, options) == expected
+    assert extract_choice(reply, options, "eu" if options is EU else "en") == expected
 
 
 def test_letters_outside_the_options_never_count() -> None:
@@ -95,5 +95,7 @@ CUES = [
 
 @pytest.mark.parametrize(("reply", "expected"), CUES)
 def test_every_cue_word(reply: str, expected: str | None) -> None:
-    for lang in ("en", "eu"):
+    # English cues are read whatever the question's language; Basque ones for Basque questions.
+    english = CUES.index((reply, expected)) < CUES.index(("Erantzuna C da", "C"))
+    for lang in ("en", "eu") if english else ("eu",):
         assert extract_choice(reply, {"A": "x", "B": "y", "C": "z"}, lang) == expected

@@ -75,6 +75,22 @@ def test_ids_pixels_and_labels_match_the_models_own_processor_and_template(kind,
     assert [hf.tokenizer.decode(run) for run in runs] == [m["content"] + eot for m in CONVERSATION[1::2]]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_transparency_is_composited_on_white_as_elsewhere_in_the_project(kind, vlm_paths):
+    processor = VLMProcessor(AutoProcessor.from_pretrained(vlm_paths[kind]), AutoConfig.from_pretrained(vlm_paths[kind]),
+                             256, IMAGE_SIZE[kind])
+    clear = Image.new("RGBA", (48, 48), (0, 0, 0, 0))  # transparent black: white, not black
+    clear.paste((220, 20, 20, 255), (8, 8, 30, 30))
+    white = Image.new("RGB", (48, 48), (255, 255, 255))
+    white.paste((220, 20, 20), (8, 8, 30, 30))
+    assert torch.equal(processor.pixel_values(clear), processor.pixel_values(white))
+    palette = Image.new("P", (48, 48), 0)  # index 0 black, marked transparent: white, not black
+    palette.putpalette([0, 0, 0, 220, 20, 20])
+    palette.paste(1, (8, 8, 30, 30))
+    palette.info["transparency"] = 0
+    assert torch.equal(processor.pixel_values(palette), processor.pixel_values(white))
+
+
 def test_an_unsupported_architecture_or_missing_folder_is_named(tmp_path):
     LlamaConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match=r"model.init_from: architecture 'llama' is not supported"):

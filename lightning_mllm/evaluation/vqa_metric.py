@@ -1,4 +1,4 @@
-"""Short-answer (VQA) scoring in English and Basque, following the official VQA evaluation.
+"""Short-answer (VQA) scoring in any language of the registry, following the official VQA evaluation.
 
 Which metric an item gets depends on how many human answers it has:
 
@@ -9,7 +9,7 @@ Which metric an item gets depends on how many human answers it has:
 - any other number: exact match after normalisation (1 when the prediction equals one of the
   answers), as lmms-eval scores single-answer sets.
 
-Normalisation, English (every language but Basque), in the reference's order:
+Normalisation, English (and any language without a language file), in the reference's order:
 
 1. the prediction goes through the EvalAI answer processor, as LLaVA and the VQA challenge
    server do before scoring: lower case; "," and "?" deleted; "'s" split off as " 's"; then
@@ -30,6 +30,13 @@ Basque (``lang="eu"``), on the prediction and on every human answer alike
 is a decimal comma ("2,5" -> "2.5"); punctuation as in step 2; numbers written in words up to
 1000 become digits ("bi" = "2", "hogeita bat" = "21", "ehun" = "100"); no articles or
 contractions are touched.
+
+Every other language with a file (``lightning_mllm/languages/<code>.yaml``: Galician, Catalan,
+Spanish...), on the prediction and on every human answer alike, by its file's ``answers`` rules
+(``AnswerRules.normalize``): lower case; the decimal comma where the file says so; punctuation
+removed (an apostrophe inside a word kept); the file's articles dropped when the answer has other
+words; its number words as digits; its yes/no spellings as one ("Si" = "sí" in Spanish). A new
+language needs only its file.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from __future__ import annotations
 import re
 
 from lightning_mllm.evaluation import basque
+from lightning_mllm.languages import UnknownLanguageError, load_language
+from lightning_mllm.languages.answer_rules import AnswerRules
 
 VQA_ANSWERS = 10  # human answers per question that the soft accuracy is defined for
 SOFT, EXACT = "vqa_soft_accuracy", "exact_match"
@@ -89,9 +98,30 @@ def normalize_basque_answer(text: str) -> str:
     return " ".join(basque.number_words_to_digits(process_punctuation(text).split()))
 
 
+def language_rules(lang: str | None) -> AnswerRules | None:
+    """The answer rules of ``lang``'s language file; None for English, Basque (their own rules
+    above) and a language without a file (scored by the English rules)."""
+    if lang in (None, "en", "eu"):
+        return None
+    try:
+        return load_language(lang).answers
+    except UnknownLanguageError:
+        return None
+
+
+def _own_normaliser(lang: str | None):
+    """The normaliser applied alike to prediction and answers, or None for the English rules."""
+    if lang == "eu":
+        return normalize_basque_answer
+    rules = language_rules(lang)
+    return None if rules is None else (lambda text: rules.normalize(_strip_space(text)))
+
+
 def normalize_vqa_answer(text: str, lang: str = "en") -> str:
-    """The normal form exact match compares: the EvalAI processor, or the Basque rules for ``eu``."""
-    return normalize_basque_answer(text) if lang == "eu" else evalai_answer(text)
+    """The normal form exact match compares: the EvalAI processor, the Basque rules for ``eu``,
+    or the language file's rules for another language that has one."""
+    normalise = _own_normaliser(lang)
+    return evalai_answer(text) if normalise is None else normalise(text)
 
 
 def vqa_soft_accuracy(prediction: str, answers: list[str], lang: str = "en") -> float:
@@ -100,7 +130,8 @@ def vqa_soft_accuracy(prediction: str, answers: list[str], lang: str = "en") -> 
     Args:
         prediction: The model's answer.
         answers: The human answers; the formula is defined for ten (``VQA_ANSWERS``).
-        lang: The item's language; ``eu`` uses the Basque normalisation.
+        lang: The item's language; ``eu`` uses the Basque normalisation, another language with
+            a file its file's rules, the rest the English (official) rules.
 
     Returns:
         The mean over answers i of min(1, matches among the other answers / 3), in [0, 1].
@@ -110,8 +141,9 @@ def vqa_soft_accuracy(prediction: str, answers: list[str], lang: str = "en") -> 
     """
     if not answers:
         raise ValueError("vqa_soft_accuracy needs at least one human answer, got none")
-    if lang == "eu":
-        predicted, humans = normalize_basque_answer(prediction), [normalize_basque_answer(a) for a in answers]
+    normalise = _own_normaliser(lang)
+    if normalise is not None:
+        predicted, humans = normalise(prediction), [normalise(a) for a in answers]
     else:
         predicted, humans = evalai_answer(prediction), [_strip_space(a) for a in answers]
         # The official code normalises the human answers only when they disagree, because VQAv2's

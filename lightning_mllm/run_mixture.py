@@ -1,0 +1,113 @@
+"""The language mixture a checkpoint was trained with, read from its run's saved config.
+
+``train.py fit`` (LightningCLI) saves the run's whole resolved config as ``config.yaml`` in the run
+folder (``runs/NAME/version_N/``), and checkpoints go to its ``checkpoints/`` folder. The share of
+each language among the multimodal training sources follows from ``data.train_sources``,
+``data.weights`` and ``data.mixture`` exactly as ``datamodules.mixture_weights`` draws them, so
+evaluation labels its results with the share the run really had instead of one typed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_TARGET = "eu"  # MixtureShares.target_lang's default: the language a run's share is about
+
+
+@dataclass(frozen=True)
+class RunMixture:
+    """The multimodal language mixture of one run.
+
+    Attributes:
+        config: The run's ``config.yaml``.
+        target_lang: The language whose share the sweep is about (``data.mixture.target_lang``).
+        shares: Share of each language among the multimodal (``image``) training samples, summing to 1.
+    """
+
+    config: Path
+    target_lang: str
+    shares: dict[str, float]
+
+    @property
+    def target_share(self) -> float:
+        """The fraction of ``target_lang`` among the multimodal samples (0.0 when it had none)."""
+        return self.shares.get(self.target_lang, 0.0)
+
+
+class RunConfigError(ValueError):
+    """A run config whose mixture cannot be read; the message names the file and the key."""
+
+
+def run_config(checkpoint: str | Path) -> Path | None:
+    """The ``config.yaml`` of the run that wrote ``checkpoint`` (``RUN/checkpoints/x.ckpt`` or
+    ``RUN/x.ckpt``), or None when there is none."""
+    folder = Path(checkpoint).resolve().parent
+    for candidate in (folder.parent / "config.yaml", folder / "config.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _image_weights(data: dict[str, Any], path: Path) -> list[tuple[str | None, float]]:
+    """(lang, weight) of each multimodal training source, with ``data.weights`` applied."""
+    sources = data.get("train_sources") or []
+    if not isinstance(sources, list) or not sources:
+        raise RunConfigError(f"{path}: data.init_args.train_sources is missing, so the run's mixture is unknown")
+    overrides = data.get("weights") or {}
+    found = []
+    for i, source in enumerate(sources):
+        if not isinstance(source, dict) or "name" not in source:
+            raise RunConfigError(f"{path}: data.init_args.train_sources[{i}] is not a source with a name")
+        if source.get("modality", "image") == "image":
+            found.append((source.get("lang"), float(overrides.get(source["name"], source.get("weight", 1.0)))))
+    return found
+
+
+def language_shares(data: dict[str, Any], path: Path) -> tuple[str, dict[str, float]]:
+    """The target language and each language's share of the multimodal samples of ``data``
+    (the datamodule's ``init_args``)."""
+    mixture = data.get("mixture") or {}
+    target = mixture.get("target_lang") or DEFAULT_TARGET
+    weights = [(lang, w) for lang, w in _image_weights(data, path) if w > 0]
+    unknown = [w for lang, w in weights if lang is None]
+    if unknown:
+        raise RunConfigError(f"{path}: a multimodal source without 'lang' (its samples name their language), "
+                             f"so the language shares cannot be read from the config")
+    mass: dict[str, float] = {}
+    for lang, weight in weights:
+        mass[lang] = mass.get(lang, 0.0) + weight
+    total = sum(mass.values())
+    if total <= 0:
+        raise RunConfigError(f"{path}: every multimodal source has weight 0")
+    share = mixture.get("target_share")
+    if share is None:
+        return target, {lang: m / total for lang, m in mass.items()}
+    # data.mixture.target_share fixes the target's share; the sources' weights split the rest.
+    others = total - mass.get(target, 0.0)
+    shares = {lang: (1.0 - share) * m / others for lang, m in mass.items() if lang != target and others > 0}
+    return target, {**shares, target: float(share)}
+
+
+def read_run_mixture(checkpoint: str | Path) -> RunMixture | None:
+    """The mixture of ``checkpoint``'s run, or None when its run folder has no ``config.yaml``.
+
+    Raises:
+        RunConfigError: The config exists but does not state a readable multimodal mixture.
+    """
+    path = run_config(checkpoint)
+    if path is None:
+        return None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise RunConfigError(f"{path}: cannot read the run's config: {error}") from error
+    data = config.get("data") if isinstance(config, dict) else None
+    data = data.get("init_args", data) if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise RunConfigError(f"{path}: no 'data' section, so the run's mixture is unknown")
+    target, shares = language_shares(data, path)
+    return RunMixture(config=path, target_lang=target, shares=shares)
