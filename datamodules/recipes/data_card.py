@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from lightning_mllm.files import atomic_write, atomic_write_json
+
 TOKEN_SAMPLE = 2000
 
 
@@ -49,9 +51,9 @@ def shard_stats(shards: list[str], tokenizer: Any = None) -> dict[str, Any]:
 def write_card(folder: str, prefix: str, card: dict[str, Any]) -> Path:
     """Writes ``{folder}/{prefix}.card.json`` and ``.card.md``; returns the Markdown path."""
     base = Path(folder) / prefix
-    _atomic(Path(f"{base}.card.json"), json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(f"{base}.card.json", card)
     markdown = Path(f"{base}.card.md")
-    _atomic(markdown, card_markdown(card))
+    atomic_write(markdown, card_markdown(card))
     return markdown
 
 
@@ -76,8 +78,3 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines += ["", f"Notes: {recipe['notes']}"]
     return "\n".join(lines) + "\n"
 
-
-def _atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

@@ -24,6 +24,7 @@ from datamodules.recipes.inputs import input_files
 from datamodules.recipes.prepare import SETTING_FORMAT, PrepareSettings, columns_of
 from datamodules.row_images import ImageLookup
 from lightning_mllm.evaluation.formats import load_items
+from lightning_mllm.files import atomic_write
 
 NEEDED = {"vqa": ("question", "answers"), "aokvqa_json": ("question", "choices", "answer_index"),
           "open": ("question",)}
@@ -79,9 +80,7 @@ def _image(row: dict[str, Any], columns: dict[str, str | None], lookup: ImageLoo
             raise Reject("missing_image", f"{where}: cannot read {value} ({error.strerror})") from error
     data, ext = check_image(bytes(value))
     path = folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', ident)[:80]}.{ext}"
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    atomic_write(path, data)
     return str(path)
 
 
@@ -110,10 +109,7 @@ def _item(kind: str, row: dict[str, Any], columns: dict[str, str | None], ident:
 
 
 def _write(target: Path, rows: list[dict[str, Any]], kind: str) -> None:
-    partial = target.with_name(target.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as file:
-        if kind == "aokvqa_json":
-            json.dump(rows, file, ensure_ascii=False)
-        else:
-            file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    os.replace(partial, target)
+    if kind == "aokvqa_json":
+        atomic_write(target, json.dumps(rows, ensure_ascii=False))
+    else:
+        atomic_write(target, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
