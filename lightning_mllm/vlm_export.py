@@ -2,6 +2,9 @@
 
     python -m lightning_mllm.vlm_export --checkpoint runs/.../last.ckpt --out exported/qwen2-vl-eu
 
+(``python -m lightning_mllm.export`` does the same for these checkpoints, with ``--dtype`` and
+``--adapter_only``.)
+
 ``--out`` then holds the merged model (LoRA folded into the language model's weights, the trained
 projector/merger in place) and the model's processor with its chat template, loadable by
 ``AutoModelForImageTextToText.from_pretrained`` and ``AutoProcessor.from_pretrained`` with no project
