@@ -4,24 +4,20 @@ The text-only benchmarks (``python -m lightning_mllm.text_benchmarks``) load a c
 lm-evaluation-harness, which cannot read the LLaVA folder ``lightning_mllm.export`` writes. LoRA
 runs pass the base model and the adapter instead; a full fine-tuning run needs its LLM written out:
 
-    python slurm/export_llm.py --checkpoint runs/<run>/version_0/checkpoints/last.ckpt --out runs/<run>/llm
+    python -m slurm.export_llm --checkpoint runs/<run>/version_0/checkpoints/last.ckpt --out runs/<run>/llm
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from transformers import AutoTokenizer
 
-from transformers import AutoTokenizer  # noqa: E402
-
-from lightning_mllm.llava_export import merged_llm  # noqa: E402
-from lightning_mllm.model import DTYPES  # noqa: E402
-from lightning_mllm.trained_model import load_trained  # noqa: E402
+from lightning_mllm.files import atomic_folder
+from lightning_mllm.llava_export import merged_llm
+from lightning_mllm.model import DTYPES
+from lightning_mllm.trained_model import load_trained
 
 
 def export_llm(checkpoint: str, out: str, dtype: str = "bfloat16") -> Path:
@@ -32,16 +28,14 @@ def export_llm(checkpoint: str, out: str, dtype: str = "bfloat16") -> Path:
     model = load_trained(checkpoint, device="cpu")
     tokenizer = AutoTokenizer.from_pretrained(model.hparams.tokenizer or model.hparams.llm)
     llm = merged_llm(model).to(DTYPES[dtype])
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)  # left over from an interrupted export
-    llm.save_pretrained(str(partial))  # safetensors
-    tokenizer.save_pretrained(str(partial))
-    os.replace(partial, target)
+    with atomic_folder(target) as staging:  # an interrupted export leaves no folder under --out
+        llm.save_pretrained(str(staging))  # safetensors
+        tokenizer.save_pretrained(str(staging))
     return target
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(prog="python slurm/export_llm.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m slurm.export_llm", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="a .ckpt written by train.py fit (one file)")
     parser.add_argument("--out", required=True, help="folder to create for the causal LM and its tokenizer")
     parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16", help="weight dtype")

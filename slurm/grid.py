@@ -1,12 +1,12 @@
 """The paper's grid on SLURM as one chain of jobs: stage 1 per backbone, the stage-2 array
 (backbone x Basque share x text-only on/off), an evaluation array and the sweep report.
 
-    python slurm/grid.py list                            one line per stage-2 run
-    python slurm/grid.py submit --run-stage1 --dry-run   the whole chain as a shell script, every
+    python -m slurm.grid list                            one line per stage-2 run
+    python -m slurm.grid submit --run-stage1 --dry-run   the whole chain as a shell script, every
                                                          run's command and resolved config
-    python slurm/grid.py submit --run-stage1             submits the chain (sbatch --parsable, each
+    python -m slurm.grid submit --run-stage1             submits the chain (sbatch --parsable, each
                                                          job --dependency=afterok on the one before)
-    python slurm/grid.py submit --method full            stage 2 in full fine-tuning (lora, qlora, full)
+    python -m slurm.grid submit --method full            stage 2 in full fine-tuning (lora, qlora, full)
 
 Stage 2 starts from stage 1's connector: ``MLLM_STAGE1`` names a folder with one stage-1
 checkpoint per backbone (``<backbone>.ckpt``). With ``--run-stage1`` the chain trains stage 1
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import yaml
 
+from lightning_mllm.files import atomic_write
+from slurm.grid_jobs import already_written, evaluation_commands, final_checkpoint, report_command
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "slurm"))
-from grid_jobs import (already_written, copy_atomic, evaluation_commands, final_checkpoint,  # noqa: E402
-                       report_command)
 
 BACKBONES = ("llama-3.1-8b-instruct", "latxa-llama-3.1-8b-instruct")
 BASQUE_SHARES = (0, 10, 20, 50, 100)
@@ -117,8 +117,7 @@ def element_args(index: int, options: argparse.Namespace) -> list[str]:
 
 def resolved_config(args: list[str]) -> dict:
     """The config train.py would run with, through the real CLI (``--print_config``)."""
-    sys.path.insert(0, str(ROOT))
-    from train import cli_main
+    from train import cli_main  # the repository root is on the path: run as python -m slurm.grid from it
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
@@ -215,7 +214,8 @@ def _shell(args: list[str]) -> str:
 def run_stage1(backbone: str, options: argparse.Namespace) -> None:
     """After stage 1 of ``backbone`` trained: its final checkpoint becomes ``$MLLM_STAGE1/<backbone>.ckpt``."""
     target = Path(stage1_folder(options) or "") / f"{backbone}.ckpt"
-    copy_atomic(final_checkpoint(f"{runs()}/stage1-{backbone}"), target)
+    # Stage 1 trains the connector alone, so its checkpoint is small enough to copy in memory.
+    atomic_write(target, final_checkpoint(f"{runs()}/stage1-{backbone}").read_bytes())
     print(f"stage 1 of {backbone}: {target}")
 
 
@@ -244,7 +244,7 @@ def parser() -> argparse.ArgumentParser:
                         help="trainer configs under configs/ (default trainer/fsdp.yaml)")
     shared.add_argument("--no-stage1", action="store_true",
                         help="start stage 2 from a random connector (no stage-1 checkpoint)")
-    main = argparse.ArgumentParser(prog="python slurm/grid.py", description=__doc__.split("\n")[0],
+    main = argparse.ArgumentParser(prog="python -m slurm.grid", description=__doc__.split("\n")[0],
                                    epilog="More train.py arguments for every run go after --.")
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[shared], help="one line per stage-2 run")

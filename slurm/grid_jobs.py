@@ -33,30 +33,20 @@ def final_checkpoint(run_dir: str | Path) -> Path:
     return target
 
 
-def copy_atomic(source: Path, target: Path) -> None:
-    """Copies ``source`` to ``target`` through a temporary file in the target's folder."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    with open(source, "rb") as reader, open(partial, "wb") as writer:
-        while chunk := reader.read(1 << 24):
-            writer.write(chunk)
-    os.replace(partial, target)
-
-
 def evaluation_commands(checkpoint: str, out: str, name: str, backbone: str, basque_share: int, method: str,
                         llm: str) -> list[list[str]]:
     """The commands that evaluate one trained run: the multimodal benchmarks
     (``configs/eval/paper.yaml``) and the text-only benchmarks of its LLM.
 
     LoRA runs score the LLM as the base model plus the run's adapter; full fine-tuning exports the
-    merged LLM first (``slurm/export_llm.py``).
+    merged LLM first (``python -m slurm.export_llm``).
     """
     tags = ["--name", name, "--backbone", backbone, "--basque_share", str(basque_share)]
     commands = [[PYTHON, "-m", "lightning_mllm.evaluate", "--config", "configs/eval/paper.yaml",
                  "--checkpoint", checkpoint, "--out", out, *tags]]
     text = [PYTHON, "-m", "lightning_mllm.text_benchmarks", "--tasks", "paper", "--out", f"{out}/text.json", *tags]
     if method == "full":
-        commands.append([PYTHON, "slurm/export_llm.py", "--checkpoint", checkpoint, "--out", f"{out}/llm"])
+        commands.append([PYTHON, "-m", "slurm.export_llm", "--checkpoint", checkpoint, "--out", f"{out}/llm"])
         commands.append([*text, "--model", f"{out}/llm"])
     else:
         commands.append([PYTHON, "-m", "lightning_mllm.export", "--checkpoint", checkpoint,
@@ -67,7 +57,7 @@ def evaluation_commands(checkpoint: str, out: str, name: str, backbone: str, bas
 
 def already_written(command: list[str]) -> bool:
     """An export whose folder a previous attempt of the job wrote (exports refuse to overwrite)."""
-    exports = "lightning_mllm.export" in command or "slurm/export_llm.py" in command
+    exports = "lightning_mllm.export" in command or "slurm.export_llm" in command
     return exports and Path(command[command.index("--out") + 1]).is_dir()
 
 

@@ -4,7 +4,6 @@ stage-1 folder fails naming MLLM_STAGE1, and a task/device mismatch is caught be
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -19,11 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def grid():
-    spec = importlib.util.spec_from_file_location("slurm_grid", ROOT / "slurm" / "grid.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["slurm_grid"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    from slurm import grid
+
+    return grid
 
 
 def _configs(out: str) -> dict[str, dict]:
@@ -63,7 +60,7 @@ def test_dry_run_prints_the_whole_chain_with_dependencies(grid, capsys, monkeypa
     assert len(seen) == 20
     # Each run's evaluation: multimodal benchmarks, the merged LLM, the text benchmarks on it.
     assert "python -m lightning_mllm.evaluate --config configs/eval/paper.yaml" in out
-    assert "python slurm/export_llm.py" in out and "lightning_mllm.text_benchmarks --tasks paper" in out
+    assert "python -m slurm.export_llm" in out and "lightning_mllm.text_benchmarks --tasks paper" in out
     # The chain: one line per job, each after the one before.
     jobs = [line for line in out.splitlines() if "=$(sbatch --parsable" in line]
     assert [line.split("=", 1)[0] for line in jobs] == ["STAGE1_0", "STAGE1_1", "TRAIN", "EVAL", "REPORT"]
@@ -82,7 +79,7 @@ def test_stage2_without_stage1_fails_naming_mllm_stage1(grid, monkeypatch, capsy
         with pytest.raises(SystemExit, match="MLLM_STAGE1 is not set"):
             grid.main(argv)
     # The command line exits non-zero with the same message.
-    done = subprocess.run([sys.executable, str(ROOT / "slurm" / "grid.py"), "args", "3"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "slurm.grid", "args", "3"], capture_output=True, cwd=ROOT,
                           text=True, env={"PATH": "/usr/bin:/bin", "MLLM_RUNS": "runs"})
     assert done.returncode != 0 and "MLLM_STAGE1 is not set" in done.stderr
     # Asked for explicitly, stage 2 starts from a random connector.
@@ -112,7 +109,7 @@ def test_array_tasks_rebuild_the_same_arguments(grid, monkeypatch):
 
 
 def test_final_checkpoint_is_the_newest_and_stage1_handoff_copies_it(grid, tmp_path, monkeypatch):
-    from grid_jobs import already_written, evaluation_commands, final_checkpoint
+    from slurm.grid_jobs import already_written, evaluation_commands, final_checkpoint
 
     run = tmp_path / "runs" / "stage1-llama-3.1-8b-instruct"
     with pytest.raises(SystemExit, match="no checkpoint under"):
