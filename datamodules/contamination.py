@@ -27,6 +27,7 @@ from PIL import UnidentifiedImageError
 
 from datamodules.image_hashes import Fingerprint, PhashIndex, fingerprint
 from datamodules.samples import IMAGE_EXTENSIONS, read_shard
+from lightning_mllm.files import atomic_write_json
 
 
 @dataclass
@@ -151,9 +152,7 @@ def _note_in_manifest(shard: str, dropped: int) -> None:
         entries[0]["bytes"] = os.path.getsize(shard)
         manifest["samples"] = manifest.get("samples", 0) - dropped
         manifest["contamination_dropped"] = manifest.get("contamination_dropped", 0) + dropped
-        partial = path + ".partial"
-        Path(partial).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        atomic_write_json(path, manifest)
 
 
 def _benchmarks(config: str | None, extra: list[str]) -> list[dict[str, Any]]:
@@ -188,9 +187,7 @@ def main(argv: list[str] | None = None) -> Report:
     report.counts.update(counts, training_shards=len(shards))
     dropped = drop_flagged(report) if args.drop else {}
     out = {"pairs": report.pairs, "counts": report.counts, "dropped": dropped, "flagged": report.flagged}
-    partial = args.report + ".partial"
-    Path(partial).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, args.report)
+    atomic_write_json(args.report, out)
     for pair, found in sorted(report.pairs.items()):
         print(f"{pair}: {found['exact']} exact, {found['perceptual']} perceptual")
     print(f"{len(report.flagged)} overlap(s) in {report.counts.get('training_images', 0)} training images; "
