@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 # stage1: connector only (alignment on captions); stage2: connector + LoRA on the LLM
@@ -18,14 +19,24 @@ def check_stage(stage: str, load_in_4bit: bool) -> None:
         raise ValueError("model.stage='full' cannot train 4-bit weights; use stage2 (QLoRA) or load_in_4bit=false")
 
 
+def real_numel(parameter: torch.Tensor) -> int:
+    """Elements a parameter stands for: a bitsandbytes 4-bit weight counts as its unpacked shape.
+
+    bitsandbytes packs 4-bit values into its storage dtype (2 per uint8, 4 per bf16 element, 8 per
+    fp32 one); the quantisation state keeps the unpacked shape. The parameter counts logged here
+    and the FLOP counts of ``benchmarking/flops.py`` both use this one function.
+    """
+    quant_state = getattr(parameter, "quant_state", None)
+    if quant_state is not None and getattr(quant_state, "shape", None) is not None:
+        return math.prod(quant_state.shape)
+    return parameter.numel()
+
+
 def count_parameters(module: nn.Module) -> tuple[int, int]:
     """(trainable, frozen) element counts; 4-bit weights count as their unpacked size."""
     trainable = frozen = 0
     for parameter in module.parameters():
-        # bitsandbytes packs 4-bit values into its storage dtype (2 per uint8, 4 per bf16 element,
-        # 8 per fp32 one); the quantisation state keeps the unpacked shape.
-        state = getattr(parameter, "quant_state", None)
-        n = math.prod(state.shape) if state is not None else parameter.numel()
+        n = real_numel(parameter)
         if parameter.requires_grad:
             trainable += n
         else:

@@ -16,22 +16,13 @@ counted: the count depends on the tokens, not on how the step was run.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
+from lightning_mllm.stages import real_numel
 from lightning_mllm.vision_tower import image_token_count
-
-
-def real_numel(parameter: torch.Tensor) -> int:
-    """Elements a parameter stands for: a bitsandbytes 4-bit weight counts as its unpacked shape."""
-    quant_state = getattr(parameter, "quant_state", None)
-    if quant_state is not None and getattr(quant_state, "shape", None) is not None:
-        return math.prod(quant_state.shape)
-    return parameter.numel()
 
 
 @dataclass(frozen=True)
