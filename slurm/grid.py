@@ -117,7 +117,8 @@ def element_args(index: int, options: argparse.Namespace) -> list[str]:
 
 def resolved_config(args: list[str]) -> dict:
     """The config train.py would run with, through the real CLI (``--print_config``)."""
-    from train import cli_main  # the repository root is on the path: run as python -m slurm.grid from it
+    # The repository root is on the path: the grid runs as python -m slurm.grid from there.
+    from train import cli_main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):

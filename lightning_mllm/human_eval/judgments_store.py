@@ -89,11 +89,9 @@ def read_judgments(path: str | os.PathLike) -> tuple[list[tuple[int, dict[str, A
     Blank lines are ignored; any other line that is not a valid judgment is returned as malformed.
     The file is read under a shared lock, so a write half done is never seen.
     """
-    try:
-        stream = open(path, "rb")
-    except FileNotFoundError:
+    if not os.path.exists(path):
         return [], []
-    with stream:
+    with open(path, "rb") as stream:
         # A shared lock on this descriptor holds off writers while the shared reader reads the file.
         fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
         rows = [(number, record, record.reason if isinstance(record, JsonlError) else validate(record))
