@@ -31,14 +31,11 @@ from typing import Any
 from datamodules.raw_images import KEPT_IMAGE_FORMATS, check_image, read_image_file, record_image
 from datamodules.raw_readers import InputFileError, read_records
 from datamodules.raw_records import FORMATS, ConvertOptions, RawRecord, Reject, ShardSample
-from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, ROLES
+from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, LLAVA_ROLES, ROLES
 
 __all__ = ["FORMATS", "KEPT_IMAGE_FORMATS", "LLAVA_ROLES", "ConvertOptions", "InputFileError", "RawRecord",
            "Reject", "ShardSample", "check_image", "convert", "normalize_conversation", "place_image",
            "read_image_file", "read_records", "record_id"]
-
-LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-               "system": "system"}
 
 
 def record_id(raw: RawRecord, options: ConvertOptions) -> str | None:

@@ -19,6 +19,8 @@ IMAGE_PLACEHOLDER = "<image>"
 IMAGE_TOKEN_ID = -200
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")
+# LLaVA's speaker names (``"from"``) as ``ROLES``: the shard writer and the translator both read them.
+LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 
 
 class SampleError(ValueError):

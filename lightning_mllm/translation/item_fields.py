@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, ROLES
+from lightning_mllm.chat_format import IMAGE_PLACEHOLDER, LLAVA_ROLES, ROLES
 from lightning_mllm.evaluation.format_rows import (
     Required,
     Row,
@@ -41,9 +41,6 @@ FORMATS = ("mc", "vqa", "open", "caption", "messages", "llava")
 # The prompt examples each format is shown (prompts.KINDS).
 KIND = {"mc": "mc", "vqa": "vqa", "open": "open", "caption": "caption", "messages": "conversation",
         "llava": "conversation"}
-# LLaVA's speaker names, as the shard writer maps them (datamodules/raw_formats.py; not imported
-# from there because importing ``datamodules`` loads Lightning, which translation does not need).
-LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 # Keys every record must have (a tuple: any one of them); ``id`` keys the resumable output.
 REQUIRED: dict[str, Required] = {
     "mc": ("id", "question", "options", "answer"),
