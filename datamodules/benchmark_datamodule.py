@@ -26,15 +26,6 @@ from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.evaluation.spec import BenchmarkSpec, benchmarks_from, load_benchmarks
 
 
-class _WithAnswerLength(PromptCollator):
-    def __init__(self, pad_token_id: int, max_new_tokens: int):
-        super().__init__(pad_token_id)
-        self.max_new_tokens = max_new_tokens
-
-    def __call__(self, encoded: list[dict[str, Any]]) -> dict[str, Any]:
-        return {**super().__call__(encoded), "max_new_tokens": self.max_new_tokens}
-
-
 class BenchmarkDataModule(L.LightningDataModule):
     """English and Basque benchmark files for ``train.py test``.
 
@@ -77,7 +68,7 @@ class BenchmarkDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         processor = self.trainer.lightning_module.processor
         return [DataLoader(EncodedItems(group, processor), batch_size=self.batch_size, num_workers=self.num_workers,
-                           collate_fn=_WithAnswerLength(processor.pad_token_id, group[0].answer_length))
+                           collate_fn=PromptCollator(processor.pad_token_id, group[0].answer_length))
                 for group in benchmark_groups(self.items)]
 
     def write_results(self, answers: dict[str, dict[str, Any]], checkpoint: str | None = None) -> dict[str, Path]:

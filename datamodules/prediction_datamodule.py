@@ -75,13 +75,9 @@ class PredictionItems(Dataset):
 class PredictionCollator(PromptCollator):
     """``PromptCollator``'s left-padded batch plus every row's index, record and the answer length."""
 
-    def __init__(self, pad_token_id: int, max_new_tokens: int):
-        super().__init__(pad_token_id)
-        self.max_new_tokens = max_new_tokens
-
     def __call__(self, encoded: list[dict[str, Any]]) -> dict[str, Any]:
-        return {**super().__call__(encoded), "max_new_tokens": self.max_new_tokens,
-                "order": [e["key"] for e in encoded], "records": [e["record"] for e in encoded]}
+        return {**super().__call__(encoded), "order": [e["key"] for e in encoded],
+                "records": [e["record"] for e in encoded]}
 
 
 class PredictionDataModule(L.LightningDataModule):

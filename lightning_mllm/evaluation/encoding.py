@@ -55,15 +55,20 @@ class PromptCollator:
 
     Args:
         pad_token_id: Id written into padded positions (masked out).
+        max_new_tokens: Answer length every batch carries as ``max_new_tokens`` (the model's
+            test and predict steps generate that many); None leaves it out.
     """
 
-    def __init__(self, pad_token_id: int):
+    def __init__(self, pad_token_id: int, max_new_tokens: int | None = None):
         self.pad_token_id = pad_token_id
+        self.max_new_tokens = max_new_tokens
 
     def __call__(self, encoded: list[dict[str, Any]]) -> dict[str, Any]:
         usable = [e for e in encoded if e["error"] is None]
         batch: dict[str, Any] = {"keys": [e["key"] for e in usable],
                                  "errors": {e["key"]: e["error"] for e in encoded if e["error"] is not None}}
+        if self.max_new_tokens is not None:
+            batch["max_new_tokens"] = self.max_new_tokens
         if usable:
             prompts = [e["prompt_ids"] for e in usable]
             images = [e["pixel_values"] for e in usable if e["pixel_values"] is not None]
