@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import json
 from pathlib import Path
+
+import lightning as L
+import torch
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEMO = str(CONFIGS / "demo.yaml")
@@ -28,3 +34,41 @@ def tiny_fit_args(root: Path, synthetic_root: Path, *extra: str) -> list[str]:
             "--trainer.max_epochs", "1", "--trainer.val_check_interval", "1.0", "--trainer.limit_val_batches", "2",
             "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false",
             "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root), *extra]
+
+
+# Benchmark files as the published data sets write them (test_benchmark_formats, test_published_readers).
+MMBENCH_HEADER = ["index", "question", "hint", "A", "B", "C", "D", "answer", "image", "category", "l2-category"]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list]) -> str:
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file, delimiter="\t")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def write_jsonl(path: Path, records: list[dict]) -> str:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return str(path)
+
+
+class BatchRecorder(L.LightningModule):
+    """Records the sample ids of every training batch; one weight makes it trainable
+    (test_epoch_resume and the two-rank resume script ranks_resume_run)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[list[str]] = []
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append(list(batch["ids"]))
+        return self.weight * batch["labels"].float().mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from helpers import BatchRecorder
 from stream_shards import tiny_processor
-from test_epoch_resume import BatchRecorder
 
 from datamodules.mixture_datamodule import MixtureDataModule
 from datamodules.mixture_weights import Source

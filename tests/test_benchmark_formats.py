@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -13,11 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from helpers import MMBENCH_HEADER, b64, write_jsonl, write_tsv
+
 from lightning_mllm.evaluation.formats import FORMATS, load_items
 from lightning_mllm.evaluation.items import BenchmarkFileError, ImageDecodeError
 
 NOT_AN_IMAGE = b"these bytes are not an image"
-MMBENCH_HEADER = ["index", "question", "hint", "A", "B", "C", "D", "answer", "image", "category", "l2-category"]
 
 
 def _png(colour=(200, 30, 30), size=(8, 6)) -> bytes:
@@ -33,23 +33,6 @@ def _noise_png(side: int = 256) -> bytes:
     return buffer.getvalue()
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _write_tsv(path, header, rows) -> str:
-    with open(path, "w", encoding="utf-8", newline="") as file:
-        writer = csv.writer(file, delimiter="\t")
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
-
-
-def _write_jsonl(path, records) -> str:
-    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-    return str(path)
-
-
 def test_formats_are_listed():
     assert set(FORMATS) == {"mmbench_tsv", "mmstar_parquet", "aokvqa_json", "vqav2_official", "mc", "vqa", "open",
                             "vqav2", "aokvqa", "aokvqa_direct", "wildvision"}
@@ -61,12 +44,12 @@ def test_mmbench_tsv(tmp_path):
     big = _noise_png()
     rows = [
         ["10", "What colour is the square?", "A red square on white.", "red", "blue", "green", "nan", "A",
-         _b64(big), "color", "attribute"],
+         b64(big), "color", "attribute"],
         ["11", 'Is "this"\ta square?\nAnswer yes or no.', "nan", "yes", "no", "", "", "B", "10", "shape", "nan"],
-        ["12", "Which shape?", "", "circle", "square", "nan", "nan", "", _b64(_png((0, 0, 255))), "", ""],
+        ["12", "Which shape?", "", "circle", "square", "nan", "nan", "", b64(_png((0, 0, 255))), "", ""],
     ]
     limit_before = csv.field_size_limit()
-    path = _write_tsv(tmp_path / "mmbench_dev_en.tsv", MMBENCH_HEADER, rows)
+    path = write_tsv(tmp_path / "mmbench_dev_en.tsv", MMBENCH_HEADER, rows)
     items = load_items("mmbench_tsv", path, "mmbench", "eu")
     assert csv.field_size_limit() == limit_before
     assert [item.id for item in items] == ["10", "11", "12"]
@@ -88,7 +71,7 @@ def test_mmbench_tsv(tmp_path):
 
 def test_mmbench_tsv_missing_columns_are_all_named(tmp_path):
     header = ["index", "question", "hint", "A", "C", "image"]
-    path = _write_tsv(tmp_path / "short.tsv", header, [["1", "Q?", "", "x", "y", _b64(_png())]])
+    path = write_tsv(tmp_path / "short.tsv", header, [["1", "Q?", "", "x", "y", b64(_png())]])
     with pytest.raises(BenchmarkFileError) as error:
         load_items("mmbench_tsv", path, "mmbench", "en")
     message = str(error.value)
@@ -97,7 +80,7 @@ def test_mmbench_tsv_missing_columns_are_all_named(tmp_path):
 
 def test_mmbench_tsv_reference_to_a_missing_row(tmp_path):
     rows = [["1", "Q?", "", "x", "y", "", "", "A", "99", "", ""]]
-    path = _write_tsv(tmp_path / "ref.tsv", MMBENCH_HEADER, rows)
+    path = write_tsv(tmp_path / "ref.tsv", MMBENCH_HEADER, rows)
     with pytest.raises(BenchmarkFileError, match=r"ref\.tsv row 0: field 'image': refers to index 99"):
         load_items("mmbench_tsv", path, "mmbench", "en")
 
@@ -216,11 +199,11 @@ def test_generic_mc_jsonl(tmp_path):
     records = [
         {"id": 5, "image": "img/a.png", "question": "Colour?", "options": ["red", "blue"], "answer": "A",
          "hint": "Look closely.", "category": "colour", "source": "handmade"},
-        {"image_base64": _b64(NOT_AN_IMAGE), "question": "Shape?", "options": {"B": "round", "A": "square"},
+        {"image_base64": b64(NOT_AN_IMAGE), "question": "Shape?", "options": {"B": "round", "A": "square"},
          "answer": "round"},
         {"question": "Two plus two?", "options": ["3", "4", "5"], "answer": 1},
     ]
-    path = _write_jsonl(tmp_path / "mc.jsonl", records)
+    path = write_jsonl(tmp_path / "mc.jsonl", records)
     first, second, third = load_items("mc", path, "basque_culture", "eu")
     assert (first.id, first.question, first.hint, first.category) == ("5", "Colour?", "Look closely.", "colour")
     assert first.options == {"A": "red", "B": "blue"} and first.answer == "A"
@@ -248,7 +231,7 @@ def test_generic_vqa_json_with_image_root(tmp_path):
 def test_generic_open_jsonl(tmp_path):
     records = [{"id": "o1", "prompt": "Describe the image.", "reference": "A red square."},
                {"id": "o2", "question": "Tell a story."}]
-    first, second = load_items("open", _write_jsonl(tmp_path / "open.jsonl", records), "chat", "eu")
+    first, second = load_items("open", write_jsonl(tmp_path / "open.jsonl", records), "chat", "eu")
     assert (first.kind, first.question, first.answer) == ("open", "Describe the image.", "A red square.")
     assert (second.question, second.answer) == ("Tell a story.", "")
 
@@ -278,19 +261,19 @@ def test_jsonl_line_that_is_not_json_names_its_line(tmp_path):
 def test_mc_answer_not_among_options_names_the_row(tmp_path):
     records = [{"question": "Q?", "options": ["x", "y"], "answer": "A"},
                {"question": "Q2?", "options": ["x", "y"], "answer": "z"}]
-    path = _write_jsonl(tmp_path / "mc.jsonl", records)
+    path = write_jsonl(tmp_path / "mc.jsonl", records)
     with pytest.raises(BenchmarkFileError, match=r"mc\.jsonl:2: field 'answer': 'z' is not one of the options"):
         load_items("mc", path, "mc", "en")
 
 
 def test_missing_keys_are_all_named(tmp_path):
-    path = _write_jsonl(tmp_path / "mc.jsonl", [{"id": "a", "answer": "A"}])
+    path = write_jsonl(tmp_path / "mc.jsonl", [{"id": "a", "answer": "A"}])
     with pytest.raises(BenchmarkFileError, match=r"mc\.jsonl:1: missing required key\(s\) 'question', 'options'"):
         load_items("mc", path, "mc", "en")
 
 
 def test_repeated_ids_and_empty_files_fail(tmp_path):
-    path = _write_jsonl(tmp_path / "open.jsonl", [{"id": "a", "prompt": "x"}, {"id": "a", "prompt": "y"}])
+    path = write_jsonl(tmp_path / "open.jsonl", [{"id": "a", "prompt": "x"}, {"id": "a", "prompt": "y"}])
     with pytest.raises(BenchmarkFileError, match="id 'a' appears more than once"):
         load_items("open", path, "open", "en")
     assert len(load_items("open", path, "open", "en", limit=1)) == 1

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from helpers import BatchRecorder
 from stream_shards import tiny_processor, write_text_shards
 
 from datamodules.mixture_datamodule import MixtureDataModule
@@ -25,22 +25,6 @@ from datamodules.mixture_weights import Source
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3
 BATCHES = 5  # per epoch: 20 samples of 26, so passes end inside epochs
-
-
-class BatchRecorder(L.LightningModule):
-    """Records the sample ids of every training batch; one weight makes it trainable."""
-
-    def __init__(self):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(()))
-        self.seen: list[list[str]] = []
-
-    def training_step(self, batch, batch_idx):
-        self.seen.append(list(batch["ids"]))
-        return self.weight * batch["labels"].float().mean()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
 class ValidatingRecorder(BatchRecorder):

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from test_benchmark_formats import MMBENCH_HEADER, _b64, _write_jsonl, _write_tsv
+from helpers import MMBENCH_HEADER, b64, write_jsonl, write_tsv
 
 from lightning_mllm.evaluation.formats import load_items
 from lightning_mllm.evaluation.items import BenchmarkFileError
@@ -83,7 +83,7 @@ def test_wildvision_prompts_with_a_reference_column_chosen_by_setting(tmp_path) 
 
 
 def test_column_settings_replace_defaults_and_missing_columns_are_named_as_in_the_file(tmp_path) -> None:
-    path = _write_jsonl(tmp_path / "q.jsonl", [{"qid": "x1", "query": "Colour?", "labels": ["red", "rot"]}])
+    path = write_jsonl(tmp_path / "q.jsonl", [{"qid": "x1", "query": "Colour?", "labels": ["red", "rot"]}])
     spec = BenchmarkSpec("mine", "en", "vqa", path, columns={"id": "qid", "question": "query", "answers": "labels"})
     (item,) = spec.load()
     assert (item.id, item.question, item.answers) == ("x1", "Colour?", ["red", "rot"])
@@ -94,7 +94,7 @@ def test_column_settings_replace_defaults_and_missing_columns_are_named_as_in_th
 
 
 def _mmbench_with_copies(tmp_path) -> str:
-    image = _b64(_png())
+    image = b64(_png())
     rows = []
     for index, (answer, options) in enumerate([("B", ["cat", "dog", "cow", "pig"]), ("A", ["red", "blue", "", ""])]):
         count = sum(bool(o) for o in options)
@@ -103,7 +103,7 @@ def _mmbench_with_copies(tmp_path) -> str:
             letter = "ABCD"[("ABCD".index(answer) - copy) % count]
             rows.append([index + copy * 1_000_000, f"Question {index}", "", *(rotated + [""] * (4 - count)), letter,
                          image if copy == 0 and index == 0 else "0", "attribute" if index == 0 else "colour", "l2"])
-    return _write_tsv(tmp_path / "MMBench_DEV_EU.tsv", MMBENCH_HEADER, rows)
+    return write_tsv(tmp_path / "MMBench_DEV_EU.tsv", MMBENCH_HEADER, rows)
 
 
 def test_mmbench_copies_are_grouped_by_index_modulo_a_million_and_not_rotated_again(tmp_path) -> None:
@@ -122,7 +122,7 @@ def test_mmbench_copies_are_grouped_by_index_modulo_a_million_and_not_rotated_ag
 
 def test_a_file_without_copies_is_still_rotated_here(tmp_path) -> None:
     rows = [{"id": "q", "question": "Which?", "options": ["a", "b", "c"], "answer": "B"}]
-    spec = BenchmarkSpec("quiz", "en", "mc", _write_jsonl(tmp_path / "q.jsonl", rows), circular=True)
+    spec = BenchmarkSpec("quiz", "en", "mc", write_jsonl(tmp_path / "q.jsonl", rows), circular=True)
     assert [item.id for item in spec.load()] == ["q#rot0", "q#rot1", "q#rot2"]
 
 

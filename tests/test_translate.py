@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from helpers import write_jsonl
 from transformers import AutoTokenizer
 
 from datamodules.raw_formats import ConvertOptions, RawRecord, convert
@@ -85,11 +86,6 @@ def good_translation(conversation, call=0) -> str:
     """The item (last user turn) with every text line put into Basque; tags and <image> kept."""
     lines = conversation[-1]["content"].split("\n")
     return "\n".join(line if TAG_LINE.match(line) or line == "<image>" else BASQUE[line] for line in lines)
-
-
-def write_jsonl(path: Path, records: list[dict]) -> str:
-    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-    return str(path)
 
 
 def read_jsonl(path: Path) -> list[dict]:
