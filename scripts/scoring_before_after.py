@@ -11,16 +11,19 @@ which imports nothing of ``lightning_mllm``, so an older checkout's scoring can 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
-import sys
 from pathlib import Path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", default=str(Path(__file__).resolve().parent.parent / "tests"))
-    sys.path.insert(0, parser.parse_args().tests)
-    import reference_scoring as ref
+    # Loaded from its file, not through sys.path: only the scoring code comes from PYTHONPATH.
+    spec = importlib.util.spec_from_file_location("reference_scoring",
+                                                  Path(parser.parse_args().tests) / "reference_scoring.py")
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
 
     mc = {"TABLE": ref.TABLE, "OPTIONS": ref.OPTIONS, "vlmevalkit_can_infer": ref.vlmevalkit_can_infer}
     vqa = {"TEN": ref.TEN, "reference_vqa_accuracy": ref.reference_vqa_accuracy}
