@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import webdataset as wds
@@ -42,22 +43,44 @@ def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
         raise SampleError("image_mismatch", f"several images {images}", where)
     image = None
     if images:
-        try:
+        with _image_errors(where):
+            # Only the header is read here: encode_sample decodes the pixels, at reduced size
+            # where the image transform allows it (``image_pixels``).
             image = Image.open(io.BytesIO(raw[images[0]]))
-            image.load()
-        except Image.DecompressionBombError as error:
-            # Not an OSError: a shard written elsewhere can hold an image the writer would refuse.
-            raise SampleError("image_too_large", str(error), where) from error
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise SampleError("bad_image", str(error), where) from error
     record.setdefault("id", raw.get("__key__"))
     return {"record": record, "image": image, "where": where}
+
+
+@contextmanager
+def _image_errors(where: str) -> Iterator[None]:
+    """Turns PIL's errors for an image that cannot be used into ``SampleError`` naming the sample."""
+    try:
+        yield
+    except Image.DecompressionBombError as error:
+        # Not an OSError: a shard written elsewhere can hold an image the writer would refuse.
+        raise SampleError("image_too_large", str(error), where) from error
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise SampleError("bad_image", str(error), where) from error
+
+
+def image_pixels(image: Image.Image, processor: MultimodalProcessor, where: str) -> Any:
+    """Decodes ``image`` (opened by ``decode_sample``) and preprocesses it. With the processor's
+    own image transform, a JPEG much larger than its output is decoded at 1/2, 1/4 or 1/8 scale
+    (``ImageTransform.draft``, the transform's ``reduced_decode`` setting, on by default);
+    ``SampleError`` when the image cannot be decoded."""
+    transform = getattr(processor, "transform", None)
+    with _image_errors(where):
+        draft = transform.draft(image) if transform is not None else None
+        image.load()
+    return transform(image, draft) if transform is not None else processor.pixel_values(image)
 
 
 def encode_sample(decoded: dict[str, Any], processor: MultimodalProcessor, with_prompt: bool) -> dict[str, Any]:
     """Token ids, labels, pixel values and metadata; with ``with_prompt`` also the generation
     prompt and reference answer that validation needs."""
     record, image = decoded["record"], decoded["image"]
+    # Decoded first, so that a broken image is its own skip reason.
+    pixels = image_pixels(image, processor, decoded["where"]) if image is not None else None
     name = f"{decoded['where']} (id {record.get('id')})"
     encoded = processor.formatter.encode(record.get("messages"), has_image=image is not None, sample=name)
     sample = {"input_ids": encoded.input_ids, "labels": encoded.labels, "truncated": encoded.truncated,
@@ -65,7 +88,7 @@ def encode_sample(decoded: dict[str, Any], processor: MultimodalProcessor, with_
     if with_prompt:
         sample["prompt_ids"], sample["answer"] = processor.formatter.encode_prompt(
             record["messages"], has_image=image is not None, sample=name)
-    sample["pixel_values"] = processor.pixel_values(image) if image is not None else None
+    sample["pixel_values"] = pixels
     sample["words"], sample["text_tokens"] = reply_cost(record["messages"], encoded.labels)
     return sample
 

@@ -12,6 +12,10 @@ number of workers. Each rejects line names the record's place (``file:line`` or 
 its own id (or null), the reason and the detail; a record whose id was already written is
 rejected as ``duplicate_id``. Errors of a whole input file or of the output folder end the command
 with one line naming the file; a conversion that writes no sample exits non-zero.
+``--max-image-side N`` stores images longer than N px re-encoded at N (``image_bounds.py``), which
+shrinks shards and their decode; the manifest records ``max_image_side`` and ``images_shrunk``.
+Output is never continued: a folder already holding the prefix is an error (naming an earlier
+``max_image_side`` that differs) unless ``--overwrite`` replaces it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from tqdm import tqdm
 from datamodules.raw_formats import (FORMATS, ConvertOptions, InputFileError, RawRecord, Reject, convert,
                                      read_records, record_id)
 from datamodules.raw_records import MAX_ASPECT_RATIO
+from datamodules.image_bounds import bound_image_side, check_max_image_side
 from datamodules.tar_sink import TarShardSink
 from datamodules.extra_formats import ROW_FORMATS, convert_row  # flat rows and img2dataset tars (recipes)
 
@@ -70,21 +75,34 @@ def _key(source: str, index: int) -> str:
 
 
 _OPTIONS: ConvertOptions | None = None
+_MAX_IMAGE_SIDE: int | None = None
 
 
-def _init_worker(options: ConvertOptions) -> None:
-    global _OPTIONS
-    _OPTIONS = options
+def _init_worker(options: ConvertOptions, max_image_side: int | None = None) -> None:
+    global _OPTIONS, _MAX_IMAGE_SIDE
+    _OPTIONS, _MAX_IMAGE_SIDE = options, max_image_side
 
 
-def _convert_chunk(chunk: list[tuple[int, RawRecord]]) -> list[tuple[int, RawRecord, Any]]:
-    """Worker side: a sample or a ``Reject`` per record, in input order."""
+def _bounded(sample: Any) -> bool:
+    """Re-encodes the sample's image to ``_MAX_IMAGE_SIDE`` when it is larger; True when it did."""
+    if _MAX_IMAGE_SIDE is None or sample.image is None:
+        return False
+    data, ext, shrunk = bound_image_side(sample.image, sample.image_ext, _MAX_IMAGE_SIDE)
+    if shrunk:
+        del sample.files[sample.image_ext]
+        sample.image, sample.image_ext, sample.files[ext] = data, ext, data
+    return shrunk
+
+
+def _convert_chunk(chunk: list[tuple[int, RawRecord]]) -> list[tuple[int, RawRecord, Any, bool]]:
+    """Worker side: a sample (and whether its image was shrunk) or a ``Reject`` per record, in input order."""
     out = []
     for index, raw in chunk:
         try:
-            out.append((index, raw, (convert_row if _OPTIONS.format in ROW_FORMATS else convert)(raw, _OPTIONS, index)))
+            sample = (convert_row if _OPTIONS.format in ROW_FORMATS else convert)(raw, _OPTIONS, index)
+            out.append((index, raw, sample, _bounded(sample)))
         except Reject as reject:
-            out.append((index, raw, reject))
+            out.append((index, raw, reject, False))
     return out
 
 
@@ -94,31 +112,47 @@ def _chunks(records: Iterable[RawRecord]) -> Iterator[list[tuple[int, RawRecord]
         yield chunk
 
 
-def _results(records: Iterable[RawRecord], options: ConvertOptions, workers: int):
+def _results(records: Iterable[RawRecord], options: ConvertOptions, workers: int, max_image_side: int | None):
     if workers <= 1:
-        _init_worker(options)
+        _init_worker(options, max_image_side)
         for chunk in _chunks(records):
             yield from _convert_chunk(chunk)
         return
-    with multiprocessing.get_context().Pool(workers, _init_worker, (options,)) as pool:
+    with multiprocessing.get_context().Pool(workers, _init_worker, (options, max_image_side)) as pool:
         for results in pool.imap(_convert_chunk, _chunks(records), chunksize=4):
             yield from results
 
 
-def _clear_previous(folder: Path, prefix: str, overwrite: bool) -> None:
+def _clear_previous(folder: Path, prefix: str, overwrite: bool, max_image_side: int | None) -> None:
+    manifest = folder / f"{prefix}.manifest.json"
     previous = sorted(folder.glob(f"{prefix}-[0-9]*.tar*")) + [
-        p for p in (folder / f"{prefix}.manifest.json", folder / f"{prefix}.rejects.jsonl") if p.exists()]
+        p for p in (manifest, folder / f"{prefix}.rejects.jsonl") if p.exists()]
     if previous and not overwrite:
-        raise FileExistsError(f"{folder} already holds output for prefix {prefix!r} ({previous[0].name}, ...); "
-                              f"pass --overwrite to replace it or choose another --prefix")
+        # A conversion is never continued: shards of two image bounds would be mixed under one manifest.
+        raise FileExistsError(f"{folder} already holds output for prefix {prefix!r} ({previous[0].name}, ...)"
+                              f"{_setting_note(manifest, max_image_side)}; pass --overwrite to replace it "
+                              f"or choose another --prefix")
     for path in previous:
         path.unlink()
 
 
+def _setting_note(manifest: Path, max_image_side: int | None) -> str:
+    """Says so when the earlier output was written with another image bound than this run's."""
+    try:
+        earlier = json.loads(manifest.read_text(encoding="utf-8")).get("max_image_side")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if earlier == max_image_side:
+        return ""
+    return f", written with max_image_side={earlier} where this run asks {max_image_side}"
+
+
 def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, prefix: str | None = None,
                       max_samples: int = 1000, max_bytes: int = 500 * 10**6, workers: int = 1,
-                      overwrite: bool = False, progress: bool = True) -> ConversionSummary:
-    """Converts ``inputs`` into shards under ``output``; see the module docstring."""
+                      overwrite: bool = False, progress: bool = True,
+                      max_image_side: int | None = None) -> ConversionSummary:
+    """Converts ``inputs`` into shards under ``output``; see the module docstring. With
+    ``max_image_side``, images longer than that are stored shrunk to it (``image_bounds.py``)."""
     if options.format not in FORMATS + tuple(ROW_FORMATS):
         raise ValueError(f"unknown format {options.format!r}; expected one of {FORMATS}")
     for path in inputs:
@@ -127,15 +161,16 @@ def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, p
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     prefix = prefix or f"{options.source}-{options.lang}"
-    _clear_previous(folder, prefix, overwrite)
+    _clear_previous(folder, prefix, overwrite, check_max_image_side(max_image_side))
     records = (raw for path in inputs for raw in ROW_FORMATS.get(options.format, read_records)(path, options))
     sink = TarShardSink(folder, prefix, max_samples, max_bytes)
-    counts, rejected, languages = Counter(), Counter(), Counter()
+    counts, rejected, languages, shrunk_images = Counter(), Counter(), Counter(), 0
     first_seen: dict[str, str] = {}  # sample id -> where it was written
     rejects_path = folder / f"{prefix}.rejects.jsonl"
     try:
         with open(rejects_path, "w", encoding="utf-8") as rejects:
-            for index, raw, result in tqdm(_results(records, options, workers), desc=f"shards {prefix}",
+            for index, raw, result, shrunk in tqdm(_results(records, options, workers, max_image_side),
+                                                   desc=f"shards {prefix}",
                                            unit="rec", disable=not progress):
                 if not isinstance(result, Reject) and result.record["id"] in first_seen:
                     result = Reject("duplicate_id", f"id {result.record['id']!r} was already written from "
@@ -149,6 +184,7 @@ def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, p
                 first_seen[result.record["id"]] = raw.where
                 sink.add(_key(options.source, index), result.files)
                 counts["image" if result.image is not None else "text"] += 1
+                shrunk_images += shrunk
                 languages[result.record["lang"]] += 1
     except BaseException:
         sink.abort()
@@ -161,12 +197,20 @@ def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, p
         rejects=str(rejects_path))
     manifest = {"source": options.source, "lang": options.lang, "format": options.format, "inputs": inputs,
                 **asdict(summary), "rejected_total": sum(rejected.values()),
+                "max_image_side": max_image_side, "images_shrunk": shrunk_images,
                 "shard_files": [{"path": os.path.basename(s.path), "samples": s.samples, "bytes": s.bytes}
                                 for s in shards]}
     partial = Path(summary.manifest + ".partial")
     partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(partial, summary.manifest)
     return summary
+
+
+def _image_side(text: str) -> int:
+    try:
+        return check_max_image_side(int(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> ConversionSummary:
@@ -188,6 +232,9 @@ def main(argv: list[str] | None = None) -> ConversionSummary:
     parser.add_argument("--max-bytes", type=parse_size, default=500 * 10**6, help="bytes per shard at most (500MB)")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                         help="processes that check and encode images")
+    parser.add_argument("--max-image-side", type=_image_side, default=None,
+                        help="store images longer than this (px, long side) re-encoded at this size; "
+                             "the manifest records it (default: images kept as they are)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier output with the same prefix")
     args = parser.parse_args(argv)
     options = ConvertOptions(format=args.format, source=args.source, lang=args.lang, image_root=args.image_root,
@@ -195,7 +242,7 @@ def main(argv: list[str] | None = None) -> ConversionSummary:
                              id_column=args.id_column, max_aspect_ratio=args.max_aspect_ratio)
     try:
         summary = convert_to_shards(args.inputs, options, args.output, args.prefix, args.max_samples,
-                                    args.max_bytes, args.workers, args.overwrite)
+                                    args.max_bytes, args.workers, args.overwrite, max_image_side=args.max_image_side)
     except (InputFileError, OSError) as error:
         # The message names the file or setting at fault; a traceback would only bury it.
         raise SystemExit(f"error: {error}") from None
