@@ -28,8 +28,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
         target = Path(path)
-        for stale in target.parent.glob(f".{target.name}.*.partial"):  # left by a killed save
-            stale.unlink(missing_ok=True)
+        # Left by a killed save: files.atomic_write names them .NAME.XXXX.partial (older saves .NAME.partial-PID).
+        for stale in target.parent.glob(f".{target.name}.*partial*"):
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
         # Serialised in memory first, as Lightning's own TorchCheckpointIO does; getbuffer() hands
         # the bytes over without a second copy.
         buffer = io.BytesIO()
