@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from PIL import Image
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEMO = str(CONFIGS / "demo.yaml")
@@ -72,3 +73,28 @@ class BatchRecorder(L.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+# The tiny adapted VLMs (test_pretrained_vlm, test_vlm_cli): each kind's fixed image side (None: its own).
+IMAGE_SIZE = {"llava": None, "qwen2_vl": 48, "qwen2_5_vl": 48}
+
+
+def scene() -> Image.Image:
+    """A small picture with a red square, for the VLM tests."""
+    image = Image.new("RGB", (64, 40), (250, 250, 250))
+    image.paste((220, 20, 20), (8, 8, 30, 30))
+    return image
+
+
+def fit_vlm_args(root: Path, synthetic_root: Path, init_from: str, image_size: int | None, *extra: str) -> list[str]:
+    """A short stage-2 run of ``configs/demo-vlm.yaml`` from the VLM at ``init_from``."""
+    return ["fit", "--config", str(CONFIGS / "demo-vlm.yaml"),
+            "--model.init_from", init_from, "--model.image_size", str(image_size or "null"),
+            "--model.stage", "stage2", "--model.lora_rank", "8", "--model.lora_alpha", "16",
+            "--model.llm_lr", "5e-3", "--model.connector_lr", "5e-3", "--model.warmup_ratio", "0",
+            "--data.init_args.data_root", str(synthetic_root), "--data.init_args.synthetic", "null",
+            "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0",
+            "--data.init_args.samples_per_epoch", "40", "--data.init_args.group_batches", "2",
+            "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "0", "--trainer.log_every_n_steps", "1",
+            "--trainer.enable_progress_bar", "false", "--trainer.callbacks+=callbacks.SampleLedger",
+            "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root), *extra]

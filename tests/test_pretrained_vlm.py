@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import CONFIGS, IMAGE_SIZE, fit_vlm_args, scene
 from PIL import Image
 from transformers import (
     AutoConfig,
@@ -27,9 +28,7 @@ from lightning_mllm.vlm_parts import load_vlm_config
 from lightning_mllm.vlm_processor import VLMProcessor, structured
 from train import cli_main
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 KINDS = ("llava", "qwen2_vl")
-IMAGE_SIZE = {"llava": None, "qwen2_vl": 48, "qwen2_5_vl": 48}
 CONVERSATION = [{"role": "user", "content": "<image>\nWhat colour is the circle?"},
                 {"role": "assistant", "content": "The circle is red."},
                 {"role": "user", "content": "And the square?"},
@@ -39,12 +38,6 @@ CONVERSATION = [{"role": "user", "content": "<image>\nWhat colour is the circle?
 @pytest.fixture(scope="session")
 def vlm_paths(cache_dir) -> dict[str, str]:
     return {kind: ensure_tiny_vlm(kind, cache_dir) for kind in IMAGE_SIZE}
-
-
-def scene() -> Image.Image:
-    image = Image.new("RGB", (64, 40), (250, 250, 250))
-    image.paste((220, 20, 20), (8, 8, 30, 30))
-    return image
 
 
 @pytest.mark.parametrize("kind", list(IMAGE_SIZE))
@@ -155,19 +148,6 @@ def test_gradient_checkpointing_gives_the_same_gradients(vlm_paths):
         torch.testing.assert_close(grads[0][name], grads[1][name], msg=name)
 
 
-def fit_args(root: Path, synthetic_root: Path, init_from: str, image_size: int | None, *extra: str) -> list[str]:
-    return ["fit", "--config", str(CONFIGS / "demo-vlm.yaml"),
-            "--model.init_from", init_from, "--model.image_size", str(image_size or "null"),
-            "--model.stage", "stage2", "--model.lora_rank", "8", "--model.lora_alpha", "16",
-            "--model.llm_lr", "5e-3", "--model.connector_lr", "5e-3", "--model.warmup_ratio", "0",
-            "--data.init_args.data_root", str(synthetic_root), "--data.init_args.synthetic", "null",
-            "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0",
-            "--data.init_args.samples_per_epoch", "40", "--data.init_args.group_batches", "2",
-            "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "0", "--trainer.log_every_n_steps", "1",
-            "--trainer.enable_progress_bar", "false", "--trainer.callbacks+=callbacks.SampleLedger",
-            "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root), *extra]
-
-
 def ledger(cli) -> list[dict]:
     path = Path(cli.trainer.logger.log_dir) / "samples.rank0.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -186,8 +166,8 @@ def fitted(request, tmp_path_factory, vlm_paths, synthetic_root):
     args = (synthetic_root, vlm_paths[kind], IMAGE_SIZE[kind])
     checkpointing = ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
                      "--trainer.callbacks.every_n_train_steps=4", "--trainer.callbacks.save_top_k=-1"]
-    full = cli_main(fit_args(root / "full", *args, *checkpointing))
-    resumed = cli_main(fit_args(root / "resumed", *args, "--ckpt_path", str(checkpoint_at(full, 4))))
+    full = cli_main(fit_vlm_args(root / "full", *args, *checkpointing))
+    resumed = cli_main(fit_vlm_args(root / "resumed", *args, "--ckpt_path", str(checkpoint_at(full, 4))))
     return {"kind": kind, "full": full, "resumed": resumed, "last": checkpoint_at(full, 8)}
 
 
@@ -258,4 +238,4 @@ def test_export_loads_with_transformers_alone_and_answers_as_the_checkpoint(fitt
 
 def test_packing_is_refused_naming_the_setting(tmp_path, vlm_paths, synthetic_root):
     with pytest.raises(ValueError, match=r"data.pack_length=256 cannot be used with model.init_from"):
-        cli_main(fit_args(tmp_path, synthetic_root, vlm_paths["qwen2_vl"], 48, "--data.init_args.pack_length", "256"))
+        cli_main(fit_vlm_args(tmp_path, synthetic_root, vlm_paths["qwen2_vl"], 48, "--data.init_args.pack_length", "256"))

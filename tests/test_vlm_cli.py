@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_pretrained_vlm import IMAGE_SIZE, fit_args, scene
+from helpers import IMAGE_SIZE, fit_vlm_args, scene
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from datamodules.synthetic_benchmarks import write_synthetic_benchmarks
@@ -29,7 +29,7 @@ QUESTION = "What colour is the circle?"
 def checkpoint(tmp_path_factory, cache_dir, synthetic_root) -> Path:
     """Two stage-2 steps of the tiny Qwen2-VL through train.py, with an 80/20 English/Basque mixture."""
     root = tmp_path_factory.mktemp("vlm-cli")
-    cli = cli_main(fit_args(root, synthetic_root, ensure_tiny_vlm("qwen2_vl", cache_dir), IMAGE_SIZE["qwen2_vl"],
+    cli = cli_main(fit_vlm_args(root, synthetic_root, ensure_tiny_vlm("qwen2_vl", cache_dir), IMAGE_SIZE["qwen2_vl"],
                             "--data.init_args.samples_per_epoch", "8",
                             "--data.init_args.weights", '{"synthetic-en": 4, "synthetic-eu": 1}'))
     return next(Path(cli.trainer.logger.log_dir).glob("checkpoints/*.ckpt"))
