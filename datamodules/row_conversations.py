@@ -259,8 +259,9 @@ def convert_row(raw: RawRecord, options: ConvertOptions, index: int) -> ShardSam
     messages = normalize_conversation(data["messages"])
     image = data.get("image")
     if isinstance(image, dict):
-        # A path from a row is relative to image_root and must stay inside it (as every reader's).
-        image = read_image_file(image["path"], options.image_root)
+        # A path from a row is relative to image_root and must stay inside it (as every reader's);
+        # a downloaded image's path is relative to the download folder it names as its root.
+        image = read_image_file(image["path"], image.get("root") or options.image_root)
     checked = check_image(image, options.max_aspect_ratio) if image is not None else None
     record = {"messages": place_image(messages, checked is not None), "lang": data["lang"],
               "source": options.source, "id": data["id"]}

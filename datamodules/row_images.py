@@ -43,4 +43,5 @@ class ImageLookup:
                                                  f"(run python -m datamodules.url_images, or prepare with --fetch-images)")
         if outcome["status"] != OK:
             raise Reject(outcome["status"], f"{url}: {outcome.get('detail', '')}")
-        return {"path": os.path.join(self.image_folder, outcome["file"])}
+        # The download folder is the root its files are checked against (not image_root).
+        return {"path": outcome["file"], "root": self.image_folder}

@@ -53,6 +53,8 @@ def iter_jsonl(path: str | os.PathLike, *, errors: str = "raise") -> Iterator[tu
         raise ValueError(f"errors={errors!r}; expected 'raise' or 'yield'")
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a byte-order mark some Windows editors write before the first line
             if not raw.strip():
                 continue
             try:
@@ -124,6 +126,11 @@ def atomic_folder(target: str | os.PathLike, *, replace: bool = False) -> Iterat
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    # mkdtemp makes the folder owner-only; a published folder (a checkpoint, an export) gets the
+    # mode a plain mkdir would give it under the user's umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
     try:
         yield staging
         if target.exists():

@@ -9,6 +9,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pyproject.toml runs one worker per core: a worker's torch (and the subprocesses it starts)
+    # then gets one thread, since OpenMP threads spinning on a shared core slowed steps tenfold.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_configure(config) -> None:

@@ -73,3 +73,19 @@ def test_atomic_folder_appears_only_when_complete(tmp_path):
         (staging / "b.txt").write_text("v2")
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_an_error(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n')
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+
+
+def test_an_atomic_folder_is_published_with_the_umask_mode_not_owner_only(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        with atomic_folder(tmp_path / "export") as staging:
+            (staging / "weights").write_text("w")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "export").stat().st_mode & 0o777 == 0o755

@@ -18,6 +18,7 @@ from typing import Any
 
 from datamodules.column_rows import iter_rows, require_columns
 from datamodules.raw_formats import Reject, check_image
+from datamodules.raw_images import read_image_file
 from datamodules.recipes.catalog import Recipe
 from datamodules.recipes.data_card import write_card
 from datamodules.recipes.inputs import input_files
@@ -69,7 +70,9 @@ def _image(row: dict[str, Any], columns: dict[str, str | None], lookup: ImageLoo
         value = lookup.get(row[columns["url"]]) if row.get(columns["url"]) else None
     else:
         value = row.get(columns["image"]) if columns.get("image") else None
-    if isinstance(value, dict):
+    if isinstance(value, dict) and value.get("root"):  # a downloaded image, inside its download folder
+        value = read_image_file(value["path"], value["root"])
+    elif isinstance(value, dict):
         value = value.get("bytes") or value.get("path")
     if value is None:
         return None
