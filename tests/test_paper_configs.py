@@ -1,4 +1,4 @@
-"""The paper stacks resolve through the real CLI with the values of their sources (PAPER.md
+"""The paper stacks resolve through the real CLI with the values of their sources (docs/sources.md
 "Training"), every value of the paper configs names its source, and the global batch of each
 stage divides on the hardware the configs are meant for."""
 

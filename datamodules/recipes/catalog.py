@@ -1,7 +1,7 @@
 """The paper's data sets, one recipe each: where they live, their columns, license and size.
 
-Facts come from ``PAPER.md`` (Hugging Face ids, PixMo's columns and row counts) and from the data
-sets' own cards; what could not be confirmed says so in ``notes``. The Basque translations
+Facts come from ``docs/sources.md`` "Data sets" (Hugging Face ids, PixMo's columns and row counts)
+and from the data sets' own cards; what could not be confirmed says so in ``notes``. The Basque translations
 (``lukasArana/*``) publish columns no one here could check: their column settings default to the
 English data set's names, and every column is a setting (``--column question=...``).
 """
@@ -65,14 +65,14 @@ WILDVISION_EVAL = {"image": "image", "question": "instruction", "reference": Non
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("cc3m-en", "cc3m", "en", None, "CC3M terms: free for any use, attribution to Google appreciated",
-           "3.3M URLs; about 2.8M still reachable (PAPER.md)", "img2dataset", "caption", {"caption": "txt"},
+           "3.3M URLs; about 2.8M still reachable (docs/sources.md)", "img2dataset", "caption", {"caption": "txt"},
            split=None, notes="--input: img2dataset --output_format webdataset output of CC3M's TSV "
                              "(jpg, txt, json per key); the image bytes are copied as they are"),
     Recipe("cc3m-595k-en", "cc3m", "en", "liuhaotian/LLaVA-CC3M-Pretrain-595K", "CC3M terms (LLaVA's card)",
            "595,375 samples", "llava", "llava", {}, split=None,
            notes="--input: chat.json; --image-root: the folder images.zip unpacks to"),
     Recipe("cc3m-eu", "cc3m", "eu", None, "not published; CC3M terms for the images",
-           "about 2.8M pairs (PAPER.md)", "rows", "caption", {"url": "url", "caption": "caption"}, split=None,
+           "about 2.8M pairs (docs/sources.md)", "rows", "caption", {"url": "url", "caption": "caption"}, split=None,
            notes="Basque CC3M captions by URL, joined to CC3M's images (--image-tars: the img2dataset "
                  "output of cc3m-en, or --images). No published id; " + UNCONFIRMED_EU),
     Recipe("pixmo-ama-en", "pixmo-ama", "en", "allenai/pixmo-ask-model-anything", PIXMO_LICENSE, "161,737 rows",
@@ -84,7 +84,7 @@ RECIPES: tuple[Recipe, ...] = (
            "rows", "qa", PIXMO_CAPQA, notes="images by URL: --fetch-images, or --images / --image-tars"),
     Recipe("pixmo-capqa-eu", "pixmo-capqa", "eu", "lukasArana/Pixmo-cap-qa-eu", "not stated here: check the card",
            "10k-100k rows, images inside", "rows", "qa", PIXMO_CAPQA_EU,
-           notes="Parquet with the images inside (PAPER.md); " + UNCONFIRMED_EU),
+           notes="Parquet with the images inside (docs/sources.md); " + UNCONFIRMED_EU),
     Recipe("vqav2-en", "vqav2", "en", "lmms-lab/VQAv2", COCO_LICENSE, "443,757 train questions (82,783 images)",
            "rows", "vqa", VQAV2, notes="any flat VQAv2 export with the image inside works (--input); "
                                         "lmms-lab's copy may lack the train split (unverified)"),

@@ -1,7 +1,7 @@
 """The translator's conversation: system prompt, two worked examples per item kind, then the item.
 
 The paper translated with ``HiTZ/Latxa-Llama-3.1-70B-Instruct`` prompted with a system prompt and
-two English -> Basque examples (PAPER.md, "Two-shot translation prompt"); its exact wording is not
+two English -> Basque examples (docs/sources.md, "Two-shot translation prompt"); its exact wording is not
 published, so the texts below are ours. Every example is a short real item in the tagged form of
 ``segments.py`` with a correct standard Basque translation, so the model sees the tags and the
 ``<image>`` placeholder being copied, not only told to copy them.
