@@ -1,6 +1,6 @@
 """Benchmarks as a test datamodule, so ``train.py test`` evaluates a checkpoint like ``evaluate``.
 
-    python train.py test --config configs/demo.yaml --config configs/eval/demo-test.yaml \\
+    python train.py test --config configs/demo.yaml --config configs/test/demo.yaml \\
         --ckpt_path runs/demo/version_0/checkpoints/<file>.ckpt
 
 One test dataloader per benchmark and language (each has its own answer length); the model's

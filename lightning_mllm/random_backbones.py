@@ -2,7 +2,8 @@
 
 Random weights are exact for throughput and memory (docs/design.md) and need no download. The
 tokenizer is the demo's Llama-3-style one: its ids all fall inside Llama-3's 128,256-row vocabulary.
-``scripts/random_backbones.py`` and ``python -m lightning_mllm.bench`` both build from ``SIZES``.
+``python -m lightning_mllm.random_backbones`` and ``python -m lightning_mllm.bench`` both build from
+``SIZES``.
 """
 
 from __future__ import annotations
