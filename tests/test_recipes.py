@@ -5,11 +5,13 @@ messages; every result streams through the mixture datamodule with labels on the
 
 from __future__ import annotations
 
+import io
 import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from data_fixtures import (
     ImageServer,
     check_streams_with_labels,
@@ -220,3 +222,31 @@ def test_list_and_missing_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="hf download lukasArana/A-OKVQA-eu --repo-type dataset"):
         _prepare("aokvqa-eu", tmp_path / "out")
+
+
+def test_max_image_side_reaches_the_shard_writer_and_its_manifest(tmp_path):
+    (tmp_path / "images").mkdir()
+    chat = []
+    for i, size in enumerate([(320, 200), (90, 120)]):  # one past the bound, one within it
+        name = f"GCC_train_{i:09d}.jpg"
+        (tmp_path / "images" / name).write_bytes(distinct_image(80 + i, size))
+        chat.append({"id": f"GCC_train_{i:09d}", "image": name, "conversations": [
+            {"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": f"caption {i}"}]})
+    (tmp_path / "chat.json").write_text(json.dumps(chat))
+    args = ["--input", str(tmp_path / "chat.json"), "--image-root", str(tmp_path / "images")]
+    card = _prepare("cc3m-595k-en", tmp_path / "data", *args, "--max-image-side", "160")
+    manifest = json.loads((tmp_path / "data" / "cc3m-595k-en" / "cc3m-595k-en.manifest.json").read_text())
+    assert (manifest["max_image_side"], manifest["images_shrunk"]) == (160, 1)
+    assert card["settings"]["max_image_side"] == 160
+    from datamodules.samples import read_shard
+
+    sizes = [Image.open(io.BytesIO(s["jpg"])).size for s in read_shard(
+        str(tmp_path / "data" / "cc3m-595k-en" / "cc3m-595k-en-000000.tar"))]
+    assert sizes == [(160, 100), (90, 120)]
+    # Another bound over the same folder is refused unless --overwrite replaces the shards.
+    with pytest.raises(FileExistsError, match="max_image_side=160 where this run asks 224"):
+        _prepare("cc3m-595k-en", tmp_path / "data", *args, "--max-image-side", "224")
+    with pytest.raises(ValueError, match=r"max_image_side=32 \(--max-image-side\) must be at least 64"):
+        _prepare("cc3m-595k-en", tmp_path / "other", *args, "--max-image-side", "32")
+    with pytest.raises(SystemExit, match="training recipes only; vqav2-eval-eu"):
+        _prepare("vqav2-eval-eu", tmp_path / "eval", *args, "--max-image-side", "160")

@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                          help="processes that check and encode images")
     prepare.add_argument("--max-samples", type=int, default=1000, help="samples per shard")
+    prepare.add_argument("--max-image-side", type=int, metavar="PX",
+                         help="training recipes: store images longer than PX on their long side shrunk to it "
+                              "(the shard writer's bound; the manifest records it); default: as given")
     prepare.add_argument("--tokenizer", help="tokenizer for the card's tokens per word")
     prepare.add_argument("--limit", type=int, help="evaluation recipes: first N rows only")
     prepare.add_argument("--overwrite", action="store_true", help="replace earlier output")
@@ -65,7 +68,8 @@ def settings_of(args: argparse.Namespace) -> PrepareSettings:
                            columns=dict(args.column), kind=args.kind, images=args.images, image_tars=args.image_tars,
                            image_root=args.image_root, fetch_images=args.fetch_images, download=download,
                            max_turns=args.max_turns, group_by_image=not args.no_group, instruction=args.instruction,
-                           workers=args.workers, max_samples=args.max_samples, tokenizer=args.tokenizer,
+                           workers=args.workers, max_samples=args.max_samples,
+                           max_image_side=args.max_image_side, tokenizer=args.tokenizer,
                            overwrite=args.overwrite, limit=args.limit)
 
 
@@ -81,6 +85,9 @@ def main(argv: list[str] | None = None) -> Any:
         return chosen
     chosen, settings = recipe(args.name), settings_of(args)
     if chosen.format == "eval":
+        if settings.max_image_side is not None:
+            # Benchmark images are written as files the evaluator reads whole; a bound would change them silently.
+            raise SystemExit(f"--max-image-side applies to training recipes only; {chosen.name} is an evaluation set")
         from datamodules.recipes.eval_sets import write_eval_set
 
         card = write_eval_set(chosen, settings)

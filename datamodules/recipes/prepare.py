@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from datamodules.column_rows import require_columns
+from datamodules.image_bounds import check_max_image_side
 from datamodules.raw_formats import ConvertOptions
 from datamodules.recipes.catalog import Recipe
 from datamodules.recipes.data_card import shard_stats, write_card
@@ -42,6 +43,8 @@ class PrepareSettings:
         instruction: Text after VQA/multiple-choice questions (None: the language's default).
         workers: Processes that check and encode images.
         max_samples: Samples per shard at most.
+        max_image_side: Images longer than this many px on their long side are stored shrunk to it
+            (the shard writer's bound, ``datamodules/image_bounds.py``); None keeps them as given.
         tokenizer: Tokenizer folder or id for the card's tokens per word (None: not counted).
         overwrite: Replace earlier output of the recipe.
         limit: Evaluation recipes: keep the first ``limit`` rows.
@@ -63,9 +66,14 @@ class PrepareSettings:
     instruction: str | None = None
     workers: int = 1
     max_samples: int = 1000
+    max_image_side: int | None = None
     tokenizer: str | None = None
     overwrite: bool = False
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, not only by the shard writer, so a bad bound fails before any image is downloaded.
+        check_max_image_side(self.max_image_side)
 
 
 def columns_of(recipe: Recipe, settings: PrepareSettings) -> dict[str, str | None]:
@@ -95,13 +103,15 @@ def prepare_shards(recipe: Recipe, settings: PrepareSettings, progress: bool = T
         downloads = asdict(summary)
     folder = os.path.join(settings.out, recipe.name)
     summary = convert_to_shards(files, options, folder, recipe.name, settings.max_samples, workers=settings.workers,
-                                overwrite=settings.overwrite, progress=progress)
+                                overwrite=settings.overwrite, progress=progress,
+                                max_image_side=settings.max_image_side)
     shards = sorted(os.path.join(folder, f) for f in os.listdir(folder)
                     if f.startswith(f"{recipe.name}-") and f.endswith(".tar"))
     card = {"recipe": asdict(recipe), "columns": columns, "inputs": files, "manifest": summary.manifest,
             "stats": shard_stats(shards, _tokenizer(settings.tokenizer)), "rejected": summary.rejected,
             "languages": summary.languages, "downloads": downloads,
             "settings": {"max_turns": settings.max_turns, "group_by_image": settings.group_by_image,
+                         "max_image_side": settings.max_image_side,
                          "kind": options.kind if isinstance(options, RowOptions) else recipe.kind}}
     card["card"] = str(write_card(folder, recipe.name, card))
     return card
