@@ -17,6 +17,7 @@ from lightning_mllm.sweep_report import (
     load_runs,
     main,
     select_columns,
+    target_language,
 )
 
 LLAMA, LATXA = "llama-3.1-8b-instruct", "latxa-3.1-8b-instruct"
@@ -155,3 +156,46 @@ def test_malformed_files_are_rejected_by_name(tmp_path):
         with pytest.raises(SweepError, match=message) as err:
             load_runs([path])
         assert str(path) in str(err.value)
+
+
+def _galician_file(folder: Path, gl_share: float, scores: dict) -> Path:
+    """A result file as the evaluate command now writes it: target language and every share from the run."""
+    run = {"name": f"gl{gl_share}", "backbone": LLAMA, "target_lang": "gl", "basque_share": round(100 * gl_share, 4),
+           "language_shares": {"en": round(1 - gl_share, 4), "gl": gl_share}, "checkpoint": "x.ckpt"}
+    if gl_share == 0:
+        run["language_shares"].pop("gl")  # a run without the language: its share is 0, not missing
+    rows = [{"benchmark": b, "lang": lang, "kind": "mc", "metric": "accuracy", "score": s, "count": 100}
+            for (b, lang), s in scores.items()]
+    path = folder / f"gl{gl_share}.json"
+    path.write_text(json.dumps({"format": "lightning-mllm-eval/1", "run": run, "results": rows}))
+    return path
+
+
+def test_galician_target_labels_the_axis_table_and_lines(tmp_path):
+    files = [_galician_file(tmp_path, share, {("mmbench", "eu"): 0.3 + share / 10, ("mmbench", "gl"): 0.4 + share / 2,
+                                              ("mmbench", "en"): 0.7})
+             for share in (0.5, 0.0, 0.2)]
+    runs = load_runs(files)
+    assert [(r["target_lang"], r["share"]) for r in runs] == [("gl", 50.0), ("gl", 0.0), ("gl", 20.0)]
+    out = tmp_path / "report"
+    main([*map(str, files), "--out", str(out)])
+    rows = [line for line in (out / "sweep.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
+    # English, then the target language, then the others; a row per Galician share.
+    assert rows == ["| Galician % | mmbench en | mmbench gl | mmbench eu |",
+                    "| 0 | 70.0 | 40.0 | 30.0 |", "| 20 | 70.0 | 50.0 | 32.0 |", "| 50 | 70.0 | 65.0 | 35.0 |"]
+    cells = _scaled_cells(files)
+    (ax,) = build_figure(cells, select_columns(cells, target="gl"), target="gl").axes
+    lines = {line.get_label(): line for line in ax.lines}
+    assert list(lines) == ["English", "Galician", "Basque"]
+    assert ax.get_xlabel() == "Galician multimodal data (%)"
+    assert list(lines["Galician"].get_ydata()) == pytest.approx([40.0, 50.0, 65.0])
+    # The target's red is Galician's here; Basque is just another benchmark language.
+    assert lines["Galician"].get_color() == "tab:red" and lines["Basque"].get_color() not in ("tab:red", "tab:blue")
+
+
+def test_runs_of_two_target_languages_are_refused(tmp_path):
+    galician = _galician_file(tmp_path, 0.2, {("mmbench", "gl"): 0.5})
+    basque = _result_file(tmp_path, LLAMA, 20, {("mmbench", "eu"): 0.5})  # older file: basque_share, no target_lang
+    with pytest.raises(SweepError, match="different languages") as err:
+        target_language(load_runs([galician, basque]))
+    assert str(galician) in str(err.value) and str(basque) in str(err.value)
