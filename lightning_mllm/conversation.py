@@ -67,12 +67,15 @@ class Conversation:
         self.messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
-class _CallbackStreamer(TextStreamer):
-    """A ``TextStreamer`` that hands each finished piece of text to ``write`` instead of printing it."""
+class CallbackStreamer(TextStreamer):
+    """A ``TextStreamer`` that hands each finished piece of text to ``write`` instead of printing it.
 
-    def __init__(self, tokenizer: Any, write: Callable[[str], Any]):
-        # The prompt is given as embeddings, so generate() reports no prompt tokens to skip.
-        super().__init__(tokenizer, skip_prompt=False, skip_special_tokens=True)
+    ``skip_prompt``: whether generate() hands the prompt's tokens over first (it does when the
+    prompt is given as token ids, as an existing VLM's is; not when it is given as embeddings).
+    """
+
+    def __init__(self, tokenizer: Any, write: Callable[[str], Any], skip_prompt: bool = False):
+        super().__init__(tokenizer, skip_prompt=skip_prompt, skip_special_tokens=True)
         self.write = write
         self.pieces: list[str] = []
 
@@ -118,7 +121,7 @@ def stream_answer(model: Any, ids: list[int], pixel_values: torch.Tensor | None,
     device = model.device
     prompt = torch.tensor([ids], device=device)
     pixels = pixel_values[None].to(device) if pixel_values is not None else None
-    streamer = _CallbackStreamer(model.processor.tokenizer, write)
+    streamer = CallbackStreamer(model.processor.tokenizer, write)
     model.llm.generate(inputs_embeds=model.embed(prompt, pixels), attention_mask=torch.ones_like(prompt),
                        generation_config=generation_config(model, max_new_tokens, temperature, top_p),
                        streamer=streamer)

@@ -195,17 +195,6 @@ class MultimodalLM(VLMSteps, L.LightningModule):
             return losses, selected.nonzero()[:, 0]
         return losses, batch["segments"][:, 1:][selected]
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        losses, samples = self.token_losses(batch)
-        self._log_losses("train", batch, losses, samples)
-        # The token sum; on_before_optimizer_step divides the window's gradients by its labelled
-        # tokens over every micro-batch and rank (loss_normalisation.py). "mean_loss" is for callbacks.
-        return {"loss": self.token_mean.step_loss(losses), "mean_loss": losses.detach().mean()}
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Lightning calls this after the window's last backward and before it clips gradients.
-        self.token_mean.rescale_gradients(self.trainer, optimizer)
-
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
     def generate(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, pixel_values: torch.Tensor | None,

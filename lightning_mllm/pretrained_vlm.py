@@ -182,16 +182,6 @@ class PretrainedVLM(VLMSteps, L.LightningModule):
         if pack_length is not None:
             raise ValueError(self._packing_error(pack_length))
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        losses, samples = self.token_losses(batch)
-        self._log_losses("train", batch, losses, samples)
-        # The token sum; on_before_optimizer_step divides the window's gradients by its labelled
-        # tokens over every micro-batch and rank (loss_normalisation.py).
-        return {"loss": self.token_mean.step_loss(losses), "mean_loss": losses.detach().mean()}
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        self.token_mean.rescale_gradients(self.trainer, optimizer)
-
     # ----------------------------------------------------------------- generation
     @torch.no_grad()
     def generate(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, pixel_values: torch.Tensor | None,

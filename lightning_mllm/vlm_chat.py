@@ -11,25 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from transformers import TextStreamer
 
-from lightning_mllm.conversation import generation_config
+from lightning_mllm.conversation import CallbackStreamer, generation_config
 from lightning_mllm.pretrained_vlm import PretrainedVLM
 from lightning_mllm.vlm_parts import top_model
-
-
-class _AnswerStreamer(TextStreamer):
-    """Hands each finished piece of the answer (the prompt skipped) to ``write``."""
-
-    def __init__(self, tokenizer: Any, write: Callable[[str], Any]):
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self.write = write
-        self.pieces: list[str] = []
-
-    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-        if text:
-            self.pieces.append(text)
-            self.write(text)
 
 
 @torch.inference_mode()
@@ -52,7 +37,8 @@ def stream_vlm_answer(model: PretrainedVLM, ids: list[int], pixel_values: torch.
     """
     prompt = torch.tensor([ids], device=model.device)
     pixels = pixel_values[None].to(model.device) if pixel_values is not None else None
-    streamer = _AnswerStreamer(model.processor.tokenizer, write)
+    # The prompt goes in as token ids, so generate() streams them first: skip them.
+    streamer = CallbackStreamer(model.processor.tokenizer, write, skip_prompt=True)
     inputs = model.model_inputs(prompt, torch.ones_like(prompt), pixels)
     top_model(model.model).generate(**inputs, generation_config=generation_config(model, max_new_tokens, temperature,
                                                                                   top_p), streamer=streamer)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import json
+import threading
 from pathlib import Path
 
 import lightning as L
@@ -98,3 +100,21 @@ def fit_vlm_args(root: Path, synthetic_root: Path, init_from: str, image_size: i
             "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "0", "--trainer.log_every_n_steps", "1",
             "--trainer.enable_progress_bar", "false", "--trainer.callbacks+=callbacks.SampleLedger",
             "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root), *extra]
+
+
+@contextlib.contextmanager
+def serve_rating_app(rating_set, judgments: Path):
+    """The human-evaluation app behind waitress on a free 127.0.0.1 port in a background thread;
+    yields its base URL and checks the server thread ends when the block does."""
+    from lightning_mllm.human_eval.app import create_app
+    from lightning_mllm.human_eval.server import RatingServer
+
+    server = RatingServer(create_app(rating_set, judgments), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+        thread.join(10)
+    assert not thread.is_alive()

@@ -5,16 +5,15 @@ through an invite link (and without one, or with a revoked one)."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
+from helpers import serve_rating_app
 from PIL import Image
 
 from lightning_mllm.human_eval.app import create_app
 from lightning_mllm.human_eval.invites import add_invite, invites_path, revoke
 from lightning_mllm.human_eval.rating_set import SET_FORMAT
-from lightning_mllm.human_eval.server import RatingServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -55,7 +54,7 @@ def test_routes_serve_only_set_images_and_refuse_bad_judgments(rating_set, tmp_p
     for url in ("/images/item1", "/images/nope", "/images/../secret.txt", "/images/..%2Fsecret.txt",
                 "/images/%2e%2e/secret.txt", "/static/../secret.txt"):
         assert client.get(url, headers=auth).status_code == 404, url
-    post = lambda **body: client.post("/api/judgments", json={"comment": "", **body}, headers=auth)  # noqa: E731
+    post = lambda **body: client.post("/api/judgments", json={"comment": "", **body}, headers=auth)
     assert post(item_id="item0", choice="maybe").status_code == 400
     assert post(item_id="item9", choice="A").status_code == 404
     assert post(item_id="item0", choice="A").get_json()["item"]["item_id"] == "item1"
@@ -71,12 +70,8 @@ def test_routes_serve_only_set_images_and_refuse_bad_judgments(rating_set, tmp_p
 def served(rating_set, tmp_path):
     """The app behind waitress on a free port in a background thread; yields (base URL, judgments path)."""
     judgments = tmp_path / "judgments.jsonl"
-    server = RatingServer(create_app(rating_set, judgments), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield server.base_url, judgments
-    server.stop()
-    thread.join(10)
+    with serve_rating_app(rating_set, judgments) as url:
+        yield url, judgments
 
 
 def _browser(playwright):

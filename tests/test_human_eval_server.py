@@ -16,13 +16,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import serve_rating_app
 from PIL import Image
 
 from lightning_mllm.human_eval.__main__ import main, parser, start_server
-from lightning_mllm.human_eval.app import create_app
 from lightning_mllm.human_eval.invites import invites_path
 from lightning_mllm.human_eval.rating_set import SET_FORMAT, write_rating_set
-from lightning_mllm.human_eval.server import RatingServer, is_loopback
+from lightning_mllm.human_eval.server import is_loopback
 
 
 @pytest.fixture
@@ -72,13 +72,8 @@ class Client:
 def served(rating_set, tmp_path):
     """The app behind waitress on a free 127.0.0.1 port; yields (client, judgments path)."""
     judgments = tmp_path / "judgments.jsonl"
-    server = RatingServer(create_app(rating_set, judgments), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield Client(server.base_url), judgments
-    server.stop()
-    thread.join(10)
-    assert not thread.is_alive()
+    with serve_rating_app(rating_set, judgments) as url:
+        yield Client(url), judgments
 
 
 def test_invites_are_stored_hashed_private_and_one_active_per_rater(tmp_path, capsys):
