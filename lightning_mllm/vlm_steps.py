@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.distributed.fsdp import FullyShardedDataParallel
 
 from lightning_mllm.answers import exact_match
 from lightning_mllm.blind_control import blind_images
@@ -100,6 +101,17 @@ class VLMSteps:
         for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
             group["lr"] = base * factor
         scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        # Lightning's FSDP precision refuses norm clipping (no handle on the root unit, Lightning
+        # issue 19235); the root FSDP module's clip_grad_norm_ takes the norm over all shards.
+        root = self.trainer.strategy.model
+        norm = gradient_clip_algorithm in (None, "norm")
+        if gradient_clip_val and norm and isinstance(root, FullyShardedDataParallel):
+            root.clip_grad_norm_(gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # ----------------------------------------------------------------- checkpoints
     def _trainable_names(self) -> set[str]:

@@ -68,7 +68,10 @@ def test_fit_steps_once_per_global_batch_and_clips(tmp_path, tiny_paths, synthet
     assert trainer.estimated_stepping_batches == 2
     # The schedule was sized from the derived value: warm-up and decay over 2 steps, not 8.
     assert cli.model.lr_schedulers().lr_lambdas[0].total_steps == 2
-    # Without FSDP the model's clipping hook leaves norm clipping to Lightning.
+    # Without FSDP the model's clipping hook leaves norm clipping to Lightning; the hook must stay
+    # (a refactor once dropped it, and FSDP runs with gradient_clip_val then failed; the FSDP path
+    # itself is test_norm_clipping_under_fsdp, on a GPU).
+    assert type(cli.model).configure_gradient_clipping is not L.LightningModule.configure_gradient_clipping
     assert recorder.before[0] > 0.1 and len(recorder.after) == 1 and recorder.after[0] <= 0.01 * 1.001
 
 
