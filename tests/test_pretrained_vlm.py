@@ -109,15 +109,20 @@ def test_stages_train_the_connector_lora_on_the_language_model_or_all_of_it(vlm_
     assert any("lm_head" in n for n in full) and any(".language_model.layers.0." in n for n in full)
 
 
+def _one_sample_batch(processor) -> tuple[dict, object]:
+    """The test conversation about one scene as a training batch of one row, and its encoding."""
+    encoded = processor.formatter.encode(CONVERSATION, has_image=True)
+    return {"input_ids": torch.tensor([encoded.input_ids]), "labels": torch.tensor([encoded.labels]),
+            "attention_mask": torch.ones(1, len(encoded.input_ids), dtype=torch.long),
+            "pixel_values": processor.pixel_values(scene())[None]}, encoded
+
+
 def test_qwen2_5_vl_trains_and_generates_through_the_same_path(vlm_paths):
     model = PretrainedVLM(init_from=vlm_paths["qwen2_5_vl"], stage="stage2", dtype="float32", image_size=48,
                           max_length=128, lora_rank=4, lora_alpha=8)
     model.configure_model()
     processor = model.processor
-    encoded = processor.formatter.encode(CONVERSATION, has_image=True)
-    batch = {"input_ids": torch.tensor([encoded.input_ids]), "labels": torch.tensor([encoded.labels]),
-             "attention_mask": torch.ones(1, len(encoded.input_ids), dtype=torch.long),
-             "pixel_values": processor.pixel_values(scene())[None]}
+    batch, encoded = _one_sample_batch(processor)
     losses, _ = model.token_losses(batch)
     losses.mean().backward()
     assert torch.isfinite(losses).all() and len(losses) == sum(label != IGNORE_INDEX for label in encoded.labels)
@@ -135,11 +140,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(vlm_paths):
                               max_length=128, lora_rank=4, lora_alpha=8, gradient_checkpointing=checkpointing)
         model.configure_model()
         assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules()) == checkpointing
-        processor = model.processor
-        encoded = processor.formatter.encode(CONVERSATION, has_image=True)
-        batch = {"input_ids": torch.tensor([encoded.input_ids]), "labels": torch.tensor([encoded.labels]),
-                 "attention_mask": torch.ones(1, len(encoded.input_ids), dtype=torch.long),
-                 "pixel_values": processor.pixel_values(scene())[None]}
+        batch, _ = _one_sample_batch(model.processor)
         losses, _ = model.token_losses(batch)
         losses.mean().backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
