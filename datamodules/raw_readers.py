@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 
 from datamodules.raw_records import ConvertOptions, RawRecord, Reject
+from lightning_mllm.files import JsonlError, iter_jsonl
 
 
 class InputFileError(ValueError):
@@ -50,21 +51,15 @@ def _json_list_records(path: str) -> Iterator[RawRecord]:
 
 
 def _jsonl_records(path: str) -> Iterator[RawRecord]:
-    with open(path, "rb") as file:
-        for number, line in enumerate(file, 1):
-            where = f"{path}:{number}"
-            try:
-                # Strict: replacement characters would store "Iruñea" as "Iru\ufffdea" silently.
-                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                yield RawRecord(where, error=Reject("not_utf8", _not_utf8(line, error)))
-                continue
-            if not text.strip():
-                continue
-            try:
-                yield RawRecord(where, json.loads(text))
-            except json.JSONDecodeError as error:
-                yield RawRecord(where, error=Reject("bad_json", str(error)))
+    # A bad line is a counted reject of its own kind (not_utf8, bad_json), never the end of the file.
+    for number, record in iter_jsonl(path, errors="yield"):
+        where = f"{path}:{number}"
+        if isinstance(record, JsonlError) and record.kind == "not_utf8":
+            yield RawRecord(where, error=Reject("not_utf8", record.reason))
+        elif isinstance(record, JsonlError):  # not JSON, or JSON that is not an object
+            yield RawRecord(where, error=Reject("bad_json", record.reason))
+        else:
+            yield RawRecord(where, record)
 
 
 def _check_columns(path: str, names: list[str], options: ConvertOptions) -> None:

@@ -34,12 +34,24 @@ from typing import Any
 
 from tqdm import tqdm
 
-from datamodules.raw_formats import (FORMATS, ConvertOptions, InputFileError, RawRecord, Reject, convert,
-                                     read_records, record_id)
-from datamodules.raw_records import MAX_ASPECT_RATIO
+from datamodules.extra_formats import (  # flat rows and img2dataset tars (recipes)
+    ROW_FORMATS,
+    convert_row,
+)
 from datamodules.image_bounds import bound_image_side, check_max_image_side
+from datamodules.raw_formats import (
+    FORMATS,
+    ConvertOptions,
+    InputFileError,
+    RawRecord,
+    Reject,
+    convert,
+    read_records,
+    record_id,
+)
+from datamodules.raw_records import MAX_ASPECT_RATIO
 from datamodules.tar_sink import TarShardSink
-from datamodules.extra_formats import ROW_FORMATS, convert_row  # flat rows and img2dataset tars (recipes)
+from lightning_mllm.files import atomic_write_json
 
 CHUNK = 64  # records per task sent to a worker process
 UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30,
@@ -200,9 +212,7 @@ def convert_to_shards(inputs: list[str], options: ConvertOptions, output: str, p
                 "max_image_side": max_image_side, "images_shrunk": shrunk_images,
                 "shard_files": [{"path": os.path.basename(s.path), "samples": s.samples, "bytes": s.bytes}
                                 for s in shards]}
-    partial = Path(summary.manifest + ".partial")
-    partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, summary.manifest)
+    atomic_write_json(summary.manifest, manifest)
     return summary
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
+from lightning_mllm.files import atomic_folder
 from lightning_mllm.llava_export import to_llava
 from lightning_mllm.model import DTYPES, MultimodalLM
 from lightning_mllm.pretrained_vlm import PretrainedVLM
@@ -132,14 +131,11 @@ def export(checkpoint: str, out: str, model: dict[str, Any] | None = None, dtype
         trained = load_trained(checkpoint, {**EXPORT_LOAD, **overrides}, "cpu")
     except KeyError as error:  # a checkpoint lacking some trainable weights, or of another architecture
         raise ExportError(f"cannot export {checkpoint} (stage {stage!r}): {error.args[0]}") from error
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)  # left over from an interrupted export
-    partial.mkdir(parents=True)
-    if stage == "stage2":
-        save_adapter(trained, partial / "adapter")  # before the merge, which removes the adapters
-    if not adapter_only:
-        save_llava(trained, partial, DTYPES[dtype])
-    os.replace(partial, target)
+    with atomic_folder(target) as staging:  # an interrupted export leaves no half-written folder
+        if stage == "stage2":
+            save_adapter(trained, staging / "adapter")  # before the merge, which removes the adapters
+        if not adapter_only:
+            save_llava(trained, staging, DTYPES[dtype])
     return target
 
 

@@ -21,9 +21,10 @@ from typing import Any
 class JsonlError(ValueError):
     """A line of a JSONL file that is not a JSON object; the message starts with ``file:line``."""
 
-    def __init__(self, path: str | os.PathLike, line: int, reason: str):
+    def __init__(self, path: str | os.PathLike, line: int, reason: str, kind: str = "bad_json"):
         super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.reason = str(path), line, reason
+        # kind: "not_utf8", "bad_json" or "not_object", for callers that count rejects by kind.
+        self.path, self.line, self.reason, self.kind = str(path), line, reason, kind
 
 
 def _parse(raw: bytes, path: str | os.PathLike, number: int) -> dict[str, Any]:
@@ -31,13 +32,14 @@ def _parse(raw: bytes, path: str | os.PathLike, number: int) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         # Never read with replacement characters: "Iruñea" must not become "Iru\ufffdea" silently.
-        raise JsonlError(path, number, f"not UTF-8 (byte {error.start}: {raw[error.start:error.start + 1]!r})")
+        raise JsonlError(path, number, f"not UTF-8 (byte {error.start}: {raw[error.start:error.start + 1]!r})",
+                         "not_utf8")
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
         raise JsonlError(path, number, f"not valid JSON ({error.msg}, column {error.colno})")
     if not isinstance(record, dict):
-        raise JsonlError(path, number, f"expected a JSON object, got {type(record).__name__}")
+        raise JsonlError(path, number, f"expected a JSON object, got {type(record).__name__}", "not_object")
     return record
 
 

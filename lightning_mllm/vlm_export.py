@@ -15,8 +15,6 @@ code; ``--out/adapter`` holds the peft adapter (LoRA plus the connector as ``mod
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import torch
 from jsonargparse import CLI
 from peft import PeftModel
 
+from lightning_mllm.files import atomic_folder
 from lightning_mllm.pretrained_vlm import PretrainedVLM
 from lightning_mllm.trained_model import load_trained, model_class, read_checkpoint
 
@@ -61,19 +60,13 @@ def export_vlm(model: PretrainedVLM, out: str | os.PathLike, dtype: torch.dtype 
     if adapter_only and not isinstance(trained, PeftModel):
         raise ValueError(f"--adapter_only: the model is a {model.hparams.stage!r} run, which has no LoRA adapter "
                          f"(only stage2 trains one); export the whole model instead")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_folder(out) as staging:  # an interrupted export leaves no half-written folder
         if isinstance(trained, PeftModel):
             trained.save_pretrained(staging / "adapter")
             trained = trained.merge_and_unload()
         if not adapter_only:
             (trained if dtype is None else trained.to(dtype)).save_pretrained(staging)
             model.processor.save_pretrained(str(staging))
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out
 
 
