@@ -8,8 +8,9 @@
 ``AutoProcessor.from_pretrained`` load it with no project code (conversion: ``llava_export.py``).
 A stage-2 run also gets ``adapter/``: the LoRA adapter in peft's format, loadable with
 ``PeftModel.from_pretrained(base_llm, OUT/adapter)``, and the connector (``connector.safetensors``
-and ``connector.json``). ``--adapter_only`` writes just ``adapter/``. Everything is written to
-``OUT.partial`` and renamed at the end, so ``OUT`` is either complete or absent.
+and ``connector.json``). ``--adapter_only`` writes just ``adapter/``. Everything is written to a
+staging folder beside ``OUT`` (``files.atomic_folder``) and renamed at the end, so ``OUT`` is
+either complete or absent.
 
 A checkpoint of ``lightning_mllm.PretrainedVLM`` (an adapted existing VLM, ``configs/demo-vlm.yaml``)
 is exported in that model's own format instead (``vlm_export.py``): the merged model with its
