@@ -32,7 +32,7 @@ from lightning_mllm.evaluation.report import markdown_table, write_report
 from lightning_mllm.evaluation.scoring import score
 from lightning_mllm.evaluation.spec import BenchmarkSpec, load_benchmarks
 from lightning_mllm.exported_model import ExportedLlava
-from lightning_mllm.run_mixture import RunConfigError, read_run_mixture
+from lightning_mllm.run_mixture import mixture_labels
 from lightning_mllm.trained_model import load_trained
 
 
@@ -120,36 +120,6 @@ def evaluate(
     print(f"{len(items)} items answered in {seconds:.1f} s ({run['items_per_second']} items/s on {device}); "
           f"wrote {', '.join(str(p) for p in paths.values())}")
     return paths
-
-
-def mixture_labels(checkpoint: str | None, basque_share: float | None, target_lang: str | None) -> dict[str, Any]:
-    """The run's mixture labels for the results: ``basque_share`` (percent of the target language),
-    ``target_lang``, ``language_shares`` (fractions) and ``mixture_config`` (the file read).
-
-    The checkpoint's run config decides; ``basque_share`` given by the user must agree with it
-    (within 0.5 percentage points) and is used as given only where there is no run config.
-    """
-    try:
-        mixture = read_run_mixture(checkpoint) if checkpoint else None
-    except RunConfigError as error:
-        if basque_share is None:
-            raise SystemExit(f"error: {error}; give --basque_share (percent) to label the results") from None
-        print(f"warning: {error}; the results are labelled with --basque_share {basque_share:g}")
-        mixture = None
-    if mixture is None:
-        return {"basque_share": basque_share, "target_lang": target_lang, "language_shares": None,
-                "mixture_config": None}
-    lang = target_lang or mixture.target_lang
-    percent = round(100 * mixture.shares.get(lang, 0.0), 4)
-    if basque_share is not None and abs(basque_share - percent) > 0.5:
-        shares = ", ".join(f"{code} {100 * share:.4g}%" for code, share in sorted(mixture.shares.items()))
-        raise SystemExit(f"error: --basque_share {basque_share:g} disagrees with the run's mixture in "
-                         f"{mixture.config} ({shares}; {lang!r} is {percent:g}%); leave --basque_share out to use "
-                         f"the run's share (it is a percentage, not a fraction)")
-    print(f"run mixture (multimodal data, {mixture.config}): "
-          + ", ".join(f"{code} {100 * share:.4g}%" for code, share in sorted(mixture.shares.items())))
-    return {"basque_share": percent, "target_lang": lang, "language_shares": mixture.shares,
-            "mixture_config": str(mixture.config)}
 
 
 def main(args: list[str] | None = None) -> None:

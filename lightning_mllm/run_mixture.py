@@ -111,3 +111,33 @@ def read_run_mixture(checkpoint: str | Path) -> RunMixture | None:
         raise RunConfigError(f"{path}: no 'data' section, so the run's mixture is unknown")
     target, shares = language_shares(data, path)
     return RunMixture(config=path, target_lang=target, shares=shares)
+
+
+def mixture_labels(checkpoint: str | None, basque_share: float | None, target_lang: str | None) -> dict[str, Any]:
+    """The run's mixture labels for the results: ``basque_share`` (percent of the target language),
+    ``target_lang``, ``language_shares`` (fractions) and ``mixture_config`` (the file read).
+
+    The checkpoint's run config decides; ``basque_share`` given by the user must agree with it
+    (within 0.5 percentage points) and is used as given only where there is no run config.
+    """
+    try:
+        mixture = read_run_mixture(checkpoint) if checkpoint else None
+    except RunConfigError as error:
+        if basque_share is None:
+            raise SystemExit(f"error: {error}; give --basque_share (percent) to label the results") from None
+        print(f"warning: {error}; the results are labelled with --basque_share {basque_share:g}")
+        mixture = None
+    if mixture is None:
+        return {"basque_share": basque_share, "target_lang": target_lang, "language_shares": None,
+                "mixture_config": None}
+    lang = target_lang or mixture.target_lang
+    percent = round(100 * mixture.shares.get(lang, 0.0), 4)
+    if basque_share is not None and abs(basque_share - percent) > 0.5:
+        shares = ", ".join(f"{code} {100 * share:.4g}%" for code, share in sorted(mixture.shares.items()))
+        raise SystemExit(f"error: --basque_share {basque_share:g} disagrees with the run's mixture in "
+                         f"{mixture.config} ({shares}; {lang!r} is {percent:g}%); leave --basque_share out to use "
+                         f"the run's share (it is a percentage, not a fraction)")
+    print(f"run mixture (multimodal data, {mixture.config}): "
+          + ", ".join(f"{code} {100 * share:.4g}%" for code, share in sorted(mixture.shares.items())))
+    return {"basque_share": percent, "target_lang": lang, "language_shares": mixture.shares,
+            "mixture_config": str(mixture.config)}

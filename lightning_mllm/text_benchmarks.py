@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from lightning_mllm.run_mixture import mixture_labels
+
 FORMAT = "lightning-mllm-eval/1"
 BASQUE_TASKS = ("eus_proficiency", "eus_reading", "eus_trivia", "eus_exams_eu", "xnli_eu",
                 "belebele_eus_Latn")
@@ -218,8 +220,11 @@ def write_outputs(args: argparse.Namespace, raw: dict[str, Any], rows: list[dict
     with ``--log_samples``, the per-sample records as ``<stem>.samples.json``."""
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    run = {"name": args.name, "backbone": args.backbone, "basque_share": args.basque_share,
-           "checkpoint": None, "model": args.model, "adapter": args.adapter}
+    # Labelled like the multimodal results: from the training run's config when --checkpoint names
+    # it (so the sweep report places text and image scores of one run at the same share).
+    labels = mixture_labels(args.checkpoint, args.basque_share, args.target_lang)
+    run = {"name": args.name, "backbone": args.backbone, **labels, "checkpoint": args.checkpoint,
+           "model": args.model, "adapter": args.adapter}
     document = {"format": FORMAT, "run": run,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "results": rows}
     out.write_text(json.dumps(document, indent=2) + "\n")
@@ -256,7 +261,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="results JSON in the evaluation schema")
     parser.add_argument("--name", help="run name recorded in the results")
     parser.add_argument("--backbone", help="backbone name recorded in the results")
-    parser.add_argument("--basque_share", type=_number, help="percent of Basque multimodal data")
+    parser.add_argument("--basque_share", type=_number,
+                        help="percent of the target language's multimodal data (default: read from --checkpoint's run)")
+    parser.add_argument("--checkpoint", help="the training checkpoint the model was exported from: its run's "
+                                             "config.yaml labels the results with the run's language mixture")
+    parser.add_argument("--target_lang", help="the language --basque_share is the share of (default: the run's "
+                                              "data.mixture.target_lang, else eu)")
     return parser.parse_args(argv)
 
 

@@ -44,7 +44,8 @@ def evaluation_commands(checkpoint: str, out: str, name: str, backbone: str, bas
     tags = ["--name", name, "--backbone", backbone, "--basque_share", str(basque_share)]
     commands = [[PYTHON, "-m", "lightning_mllm.evaluate", "--config", "configs/eval/paper.yaml",
                  "--checkpoint", checkpoint, "--out", out, *tags]]
-    text = [PYTHON, "-m", "lightning_mllm.text_benchmarks", "--tasks", "paper", "--out", f"{out}/text.json", *tags]
+    text = [PYTHON, "-m", "lightning_mllm.text_benchmarks", "--tasks", "paper", "--out", f"{out}/text.json",
+            "--checkpoint", checkpoint, *tags]
     if method == "full":
         commands.append([PYTHON, "-m", "slurm.export_llm", "--checkpoint", checkpoint, "--out", f"{out}/llm"])
         commands.append([*text, "--model", f"{out}/llm"])

@@ -98,7 +98,8 @@ def run(llm, task_dir, hermetic_cache) -> dict:
 def test_output_follows_the_evaluation_schema(run, llm):
     out = run["out"]
     assert out["format"] == "lightning-mllm-eval/1"
-    assert out["run"] == {"name": "tiny", "backbone": "llama", "basque_share": 50, "checkpoint": None,
+    assert out["run"] == {"name": "tiny", "backbone": "llama", "basque_share": 50, "target_lang": None,
+                          "language_shares": None, "mixture_config": None, "checkpoint": None,
                           "model": llm, "adapter": None}
     assert out["created"].startswith("20")
     row = next(row for row in out["results"] if row["task"] == "quiz_eu")
@@ -214,3 +215,28 @@ def test_the_installed_harness_computes_every_standard_metric(task_dir):
         if included:
             text += (path.parent / included).read_text()
         assert f"metric: {metric}" in text, f"{task}: the harness config {path} does not compute {metric}"
+
+
+def test_results_are_labelled_with_the_training_runs_mixture(tmp_path):
+    """With --checkpoint the run's config.yaml labels the text results as evaluate labels the
+    multimodal ones, and a --basque_share that disagrees with it stops the command."""
+    import argparse
+
+    from lightning_mllm.text_benchmarks import write_outputs
+
+    run = tmp_path / "runs" / "demo" / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text(
+        "data:\n  class_path: datamodules.MixtureDataModule\n  init_args:\n    train_sources:\n"
+        "      - {name: en, patterns: [a.tar], weight: 0.8, lang: en}\n"
+        "      - {name: eu, patterns: [b.tar], weight: 0.2, lang: eu}\n")
+    checkpoint = str(run / "checkpoints" / "last.ckpt")
+    args = argparse.Namespace(out=str(tmp_path / "text.json"), name="r", backbone="llama", basque_share=None,
+                              checkpoint=checkpoint, target_lang=None, model="m", adapter=None)
+    write_outputs(args, {}, [])
+    labels = json.loads((tmp_path / "text.json").read_text())["run"]
+    assert labels["basque_share"] == 20 and labels["target_lang"] == "eu" and labels["checkpoint"] == checkpoint
+    assert labels["language_shares"] == pytest.approx({"en": 0.8, "eu": 0.2})
+    with pytest.raises(SystemExit, match="disagrees with the run's mixture"):
+        write_outputs(argparse.Namespace(**{**vars(args), "basque_share": 50}), {}, [])
+
