@@ -2,7 +2,7 @@
 
 from datamodules.benchmark_datamodule import BenchmarkDataModule
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import MixtureShares, Source
+from lightning_mllm.mixture_weights import MixtureShares, Source
 from datamodules.prediction_datamodule import PredictionDataModule
 from datamodules.synthetic_shards import SyntheticSpec
 

@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from datamodules.mixture_weights import MixtureShares, Source, source_weights
+from lightning_mllm.mixture_weights import MixtureShares, Source, source_weights
 from datamodules.ranked_loader import RankedStatefulDataLoader
 from datamodules.shard_index import count_shards, manifest_counts
 from datamodules.shard_streams import MixtureStream, ResolvedSource

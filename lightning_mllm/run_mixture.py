@@ -3,8 +3,9 @@
 ``train.py fit`` (LightningCLI) saves the run's whole resolved config as ``config.yaml`` in the run
 folder (``runs/NAME/version_N/``), and checkpoints go to its ``checkpoints/`` folder. The share of
 each language among the multimodal training sources follows from ``data.train_sources``,
-``data.weights`` and ``data.mixture`` exactly as ``datamodules.mixture_weights`` draws them, so
-evaluation labels its results with the share the run really had instead of one typed again.
+``data.weights`` and ``data.mixture`` through the same ``mixture_weights.source_weights`` the
+datamodule draws with, so evaluation labels its results with the share the run really had instead
+of one typed again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_TARGET = "eu"  # MixtureShares.target_lang's default: the language a run's share is about
+from lightning_mllm.mixture_weights import MixtureShares, Source, source_weights
+
+DEFAULT_TARGET = MixtureShares().target_lang  # the language a run's share is about, unless it says
 
 
 @dataclass(frozen=True)
@@ -52,44 +55,33 @@ def run_config(checkpoint: str | Path) -> Path | None:
     return None
 
 
-def _image_weights(data: dict[str, Any], path: Path) -> list[tuple[str | None, float]]:
-    """(lang, weight) of each multimodal training source, with ``data.weights`` applied."""
+def language_shares(data: dict[str, Any], path: Path) -> tuple[str, dict[str, float]]:
+    """The target language and each language's share of the multimodal samples of ``data`` (the
+    datamodule's ``init_args``): the datamodule's own sampling probabilities, summed per language
+    over the ``image`` sources and normalised over them."""
     sources = data.get("train_sources") or []
     if not isinstance(sources, list) or not sources:
         raise RunConfigError(f"{path}: data.init_args.train_sources is missing, so the run's mixture is unknown")
-    overrides = data.get("weights") or {}
-    found = []
-    for i, source in enumerate(sources):
-        if not isinstance(source, dict) or "name" not in source:
-            raise RunConfigError(f"{path}: data.init_args.train_sources[{i}] is not a source with a name")
-        if source.get("modality", "image") == "image":
-            found.append((source.get("lang"), float(overrides.get(source["name"], source.get("weight", 1.0)))))
-    return found
-
-
-def language_shares(data: dict[str, Any], path: Path) -> tuple[str, dict[str, float]]:
-    """The target language and each language's share of the multimodal samples of ``data``
-    (the datamodule's ``init_args``)."""
-    mixture = data.get("mixture") or {}
-    target = mixture.get("target_lang") or DEFAULT_TARGET
-    weights = [(lang, w) for lang, w in _image_weights(data, path) if w > 0]
-    unknown = [w for lang, w in weights if lang is None]
-    if unknown:
+    try:
+        listed = [Source(name=s["name"], weight=float(s.get("weight", 1.0)), lang=s.get("lang"),
+                         modality=s.get("modality", "image")) for s in sources]
+        mixture = MixtureShares(**(data.get("mixture") or {}))
+        chances = source_weights(listed, mixture if data.get("mixture") else None, data.get("weights"))
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunConfigError(f"{path}: the run's data.init_args cannot be read as a mixture ({error!r})") from error
+    image = [(s.lang, p) for s, p in zip(listed, chances) if s.modality == "image" and p > 0]
+    if any(lang is None for lang, _ in image):
         raise RunConfigError(f"{path}: a multimodal source without 'lang' (its samples name their language), "
                              f"so the language shares cannot be read from the config")
-    mass: dict[str, float] = {}
-    for lang, weight in weights:
-        mass[lang] = mass.get(lang, 0.0) + weight
-    total = sum(mass.values())
+    total = sum(p for _, p in image)
     if total <= 0:
         raise RunConfigError(f"{path}: every multimodal source has weight 0")
-    share = mixture.get("target_share")
-    if share is None:
-        return target, {lang: m / total for lang, m in mass.items()}
-    # data.mixture.target_share fixes the target's share; the sources' weights split the rest.
-    others = total - mass.get(target, 0.0)
-    shares = {lang: (1.0 - share) * m / others for lang, m in mass.items() if lang != target and others > 0}
-    return target, {**shares, target: float(share)}
+    shares: dict[str, float] = {}
+    for lang, p in image:
+        shares[lang] = shares.get(lang, 0.0) + p / total
+    if mixture.target_share is not None:
+        shares.setdefault(mixture.target_lang, 0.0)  # a 0% run is still a point of the sweep
+    return mixture.target_lang, shares
 
 
 def read_run_mixture(checkpoint: str | Path) -> RunMixture | None:

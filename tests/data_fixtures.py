@@ -156,7 +156,7 @@ def check_streams_with_labels(folder, processor, name: str, lang: str, batches: 
     import torch
 
     from datamodules.mixture_datamodule import MixtureDataModule
-    from datamodules.mixture_weights import Source
+    from lightning_mllm.mixture_weights import Source
     from lightning_mllm.chat_format import IGNORE_INDEX, IMAGE_TOKEN_ID
 
     records = shard_records(folder)

@@ -16,7 +16,7 @@ from helpers import BatchRecorder
 from stream_shards import tiny_processor
 
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import Source
+from lightning_mllm.mixture_weights import Source
 
 
 def main(out: str, data: str, llm: str, vision: str, max_epochs: str, ckpt_path: str | None = None) -> None:

@@ -15,7 +15,7 @@ import pytest
 from stream_shards import text_record, tiny_processor, write_text_shards
 
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import Source
+from lightning_mllm.mixture_weights import Source
 from datamodules.raw_formats import ConvertOptions
 from datamodules.shards import convert_to_shards
 from datamodules.validation_pass import ValidationPass

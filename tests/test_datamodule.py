@@ -10,7 +10,7 @@ import webdataset as wds
 from PIL import Image
 
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import Source
+from lightning_mllm.mixture_weights import Source
 from callbacks.skipped_samples import SkippedSampleMonitor
 from datamodules.validation_pass import ValidationPass
 from lightning_mllm.chat_format import IMAGE_TOKEN_ID

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from lightning_mllm.collate import Collator
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import Source
+from lightning_mllm.mixture_weights import Source
 
 TOLERANCE = 1e-6
 

@@ -20,7 +20,7 @@ from helpers import BatchRecorder
 from stream_shards import tiny_processor, write_text_shards
 
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import Source
+from lightning_mllm.mixture_weights import Source
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3

@@ -135,7 +135,7 @@ def test_evaluation_asks_in_the_items_language_and_falls_back_to_english_once():
 
 
 def test_the_mixture_target_language_can_be_galician():
-    from datamodules.mixture_weights import MixtureShares, Source, source_weights
+    from lightning_mllm.mixture_weights import MixtureShares, Source, source_weights
 
     sources = [Source("en", weight=1.0, lang="en"), Source("eu", weight=1.0, lang="eu"),
                Source("gl", weight=2.0, lang="gl"), Source("text", lang="gl", modality="text")]

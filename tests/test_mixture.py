@@ -11,7 +11,7 @@ import webdataset as wds
 from transformers import AutoConfig
 
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import MixtureShares, Source, source_weights
+from lightning_mllm.mixture_weights import MixtureShares, Source, source_weights
 from datamodules.shard_streams import MixtureStream
 from lightning_mllm.processor import MultimodalProcessor
 from lightning_mllm.vision_tower import image_token_count

@@ -11,7 +11,7 @@ import pytest
 from stream_shards import tiny_processor, write_text_shards
 
 from datamodules.mixture_datamodule import MixtureDataModule
-from datamodules.mixture_weights import Source
+from lightning_mllm.mixture_weights import Source
 from datamodules.pass_plan import pass_segments
 
 
