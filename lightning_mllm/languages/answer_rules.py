@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,9 +84,10 @@ class AnswerRules:
                            for kind, value in yes_no.items() if value},
                    letter_words=tuple(sorted({w.lower() for w in letters})))
 
-    @property
+    @cached_property
     def spellings(self) -> dict[str, str]:
-        """Each yes/no word -> its normal form (the first word of its list)."""
+        """Each yes/no word -> its normal form (the first word of its list); built once, since
+        ``normalize`` runs for every answer scored."""
         return {word: forms[0] for forms in self.yes_no.values() for word in forms}
 
     def normalize(self, answer: str) -> str:
@@ -109,8 +111,7 @@ class AnswerRules:
         tokens = [self._without_elision(w.strip("'")) for w in answer.replace("\0", ".").split()]
         if len(tokens) > 1:
             tokens = [w for w in tokens if w not in self.articles] or tokens
-        spellings = self.spellings
-        return " ".join(spellings.get(w, str(self.numbers.get(w, w))) for w in tokens)
+        return " ".join(self.spellings.get(w, str(self.numbers.get(w, w))) for w in tokens)
 
     def _without_elision(self, word: str) -> str:
         for article in self.articles:
