@@ -60,24 +60,25 @@ def _read(checkpoint: str) -> dict[str, Any]:
         raise ExportError(error.args[0]) from error
 
 
-def trained_class(checkpoint: str) -> type:
-    """The model class of ``checkpoint`` (``MultimodalLM`` or ``PretrainedVLM``), or ``ExportError``."""
+def trained_class(state: dict[str, Any], checkpoint: str) -> type:
+    """The model class of the checkpoint (``MultimodalLM`` or ``PretrainedVLM``), or ``ExportError``."""
     try:
-        return model_class(_read(checkpoint), checkpoint)
+        return model_class(state, checkpoint)
     except KeyError as error:
         raise ExportError(error.args[0]) from error
 
 
-def checked_stage(checkpoint: str, overrides: dict[str, Any], adapter_only: bool) -> str:
-    """The run's stage, after checking the checkpoint holds what that stage trained."""
-    state = _read(checkpoint)
+def checked_stage(state: dict[str, Any], checkpoint: str, overrides: dict[str, Any], adapter_only: bool,
+                  project_model: bool = True) -> str:
+    """The run's stage, after checking that ``--adapter_only`` has an adapter to write and (for
+    the project's own ``MultimodalLM``) that the checkpoint holds what that stage trained."""
     stage = {**state["hyper_parameters"], **overrides}.get("stage")
-    if stage not in REQUIRED_WEIGHTS:
+    if project_model and stage not in REQUIRED_WEIGHTS:
         raise ExportError(f"{checkpoint}: unknown stage {stage!r}")
     if adapter_only and stage != "stage2":
         raise ExportError(f"--adapter_only: {checkpoint} is a {stage!r} run, which has no LoRA adapter "
                           f"(only stage2 trains one); export the whole model instead")
-    for part, wanted in REQUIRED_WEIGHTS[stage]:
+    for part, wanted in REQUIRED_WEIGHTS[stage] if project_model else ():
         if not any(wanted(key) for key in state["state_dict"]):
             raise ExportError(f"{checkpoint} (stage {stage!r}) holds no {part} weights; a {stage} checkpoint "
                               f"written by train.py fit has them")
@@ -125,32 +126,21 @@ def export(checkpoint: str, out: str, model: dict[str, Any] | None = None, dtype
     if target.exists():
         raise ExportError(f"{target} already exists; remove it or choose another --out")
     overrides = model or {}
-    if trained_class(checkpoint) is PretrainedVLM:
-        return _export_vlm(checkpoint, target, overrides, dtype, adapter_only)
-    stage = checked_stage(checkpoint, overrides, adapter_only)
+    state = _read(checkpoint)  # memory-mapped: only the settings and weight names are read here
+    vlm = trained_class(state, checkpoint) is PretrainedVLM
+    stage = checked_stage(state, checkpoint, overrides, adapter_only, project_model=not vlm)
     try:
-        trained = load_trained(checkpoint, {**EXPORT_LOAD, **overrides}, "cpu")
+        trained = load_trained(checkpoint, {**(EXPORT_LOAD_VLM if vlm else EXPORT_LOAD), **overrides}, "cpu")
     except KeyError as error:  # a checkpoint lacking some trainable weights, or of another architecture
         raise ExportError(f"cannot export {checkpoint} (stage {stage!r}): {error.args[0]}") from error
+    if vlm:  # the model's own format (LoRA merged in float32, then cast)
+        return export_vlm(trained, target, DTYPES[dtype], adapter_only)
     with atomic_folder(target) as staging:  # an interrupted export leaves no half-written folder
         if stage == "stage2":
             save_adapter(trained, staging / "adapter")  # before the merge, which removes the adapters
         if not adapter_only:
             save_llava(trained, staging, DTYPES[dtype])
     return target
-
-
-def _export_vlm(checkpoint: str, target: Path, overrides: dict[str, Any], dtype: str, adapter_only: bool) -> Path:
-    """A ``PretrainedVLM`` run in its model's own format (LoRA merged in float32, then cast)."""
-    stage = overrides.get("stage") or _read(checkpoint)["hyper_parameters"].get("stage")
-    if adapter_only and stage != "stage2":
-        raise ExportError(f"--adapter_only: {checkpoint} is a {stage!r} run, which has no LoRA adapter "
-                          f"(only stage2 trains one); export the whole model instead")
-    try:
-        trained = load_trained(checkpoint, {**EXPORT_LOAD_VLM, **overrides}, "cpu")
-    except KeyError as error:
-        raise ExportError(f"cannot export {checkpoint} (stage {stage!r}): {error.args[0]}") from error
-    return export_vlm(trained, target, DTYPES[dtype], adapter_only)
 
 
 def main(args: list[str] | None = None) -> Path:
