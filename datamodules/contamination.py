@@ -27,7 +27,7 @@ from PIL import UnidentifiedImageError
 
 from datamodules.image_hashes import Fingerprint, PhashIndex, fingerprint
 from datamodules.samples import IMAGE_EXTENSIONS, read_shard
-from lightning_mllm.files import atomic_write_json
+from lightning_mllm.files import atomic_open, atomic_write_json
 
 
 @dataclass
@@ -127,16 +127,15 @@ def drop_flagged(report: Report) -> dict[str, int]:
 
 
 def _rewrite_without(shard: str, keys: set[str]) -> int:
-    partial = shard + ".partial"
     dropped = set()
-    with tarfile.open(shard) as source, tarfile.open(partial, "w", format=tarfile.USTAR_FORMAT) as target:
+    with tarfile.open(shard) as source, atomic_open(shard) as file, \
+            tarfile.open(fileobj=file, mode="w", format=tarfile.USTAR_FORMAT) as target:
         for member in source:
             key = os.path.basename(member.name).split(".", 1)[0]
             if key in keys:
                 dropped.add(key)
                 continue
             target.addfile(member, source.extractfile(member) if member.isfile() else None)
-    os.replace(partial, shard)
     return len(dropped)
 
 

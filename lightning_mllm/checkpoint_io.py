@@ -1,6 +1,6 @@
 """Checkpoint files written so that a crash mid-save never costs the previous good checkpoint.
 
-The checkpoint is written with ``files.atomic_write`` (a temporary file beside the target, fsync,
+The checkpoint is written with ``files.atomic_open`` (a temporary file beside the target, fsync,
 then a rename over the target): a process killed at any moment leaves either the old file or the
 new one, never a truncated one. Each save's size is logged, since what a checkpoint holds
 (trainable weights only, optimizer, data-stream state) decides how long saving takes.
@@ -8,7 +8,6 @@ new one, never a truncated one. Each save's size is logged, since what a checkpo
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
-from lightning_mllm.files import atomic_write
+from lightning_mllm.files import atomic_open
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -32,9 +31,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         for stale in target.parent.glob(f".{target.name}.*partial*"):
             if stale.is_file():
                 stale.unlink(missing_ok=True)
-        # Serialised in memory first, as Lightning's own TorchCheckpointIO does; getbuffer() hands
-        # the bytes over without a second copy.
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        atomic_write(target, buffer.getbuffer())  # type: ignore[arg-type]
+        # Streamed to the file, not serialised in memory first: a full fine-tuning checkpoint
+        # (weights plus optimizer state) would otherwise need its size again in host memory.
+        with atomic_open(target) as file:
+            torch.save(checkpoint, file)
         rank_zero_info(f"checkpoint {target}: {target.stat().st_size / 2**20:.1f} MiB")

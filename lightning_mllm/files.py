@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class JsonlError(ValueError):
@@ -81,12 +81,14 @@ def _fsync_dir(folder: Path) -> None:
             os.close(descriptor)
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int | None = None) -> Path:
-    """Writes ``data`` (text as UTF-8) to ``path`` through a temporary file and a rename.
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, *, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Yields a binary file that replaces ``path`` when the block ends (fsync, then a rename), so a
+    writer that streams (``torch.save``, a tar) never leaves a torn file and never holds the whole
+    content in memory. An exception removes the temporary file and leaves ``path`` as it was.
 
     Args:
         path: The target; its folder is created when needed.
-        data: The whole content.
         mode: Permission bits (e.g. ``0o600`` for secrets); default: the old file's, else ``0o644``.
     """
     path = Path(path)
@@ -94,7 +96,7 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int | None
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp makes the file owner-only; keep the target's mode, or the usual 0o644 for a new one.
@@ -107,7 +109,20 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int | None
             os.unlink(temporary)
         raise
     _fsync_dir(path.parent)
-    return path
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int | None = None) -> Path:
+    """Writes ``data`` (text as UTF-8) to ``path`` through a temporary file and a rename
+    (``atomic_open``).
+
+    Args:
+        path: The target; its folder is created when needed.
+        data: The whole content.
+        mode: Permission bits (e.g. ``0o600`` for secrets); default: the old file's, else ``0o644``.
+    """
+    with atomic_open(path, mode=mode) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike, value: Any, *, mode: int | None = None, **dumps: Any) -> Path:
