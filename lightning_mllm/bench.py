@@ -3,6 +3,7 @@
     python -m lightning_mllm.bench                                  # Llama-3.1-8B + CLIP-L/336 shapes
     python -m lightning_mllm.bench --size tiny --steps 2 --warmup 1  # seconds on a CPU
     python -m lightning_mllm.bench --runs project-stage2 --pack_length 4096 --lora_dtype bfloat16
+    python -m lightning_mllm.bench --size small --profile 15         # where each side's step goes
 
 Random weights with the real shapes are saved once under the cache and loaded by both sides. The
 project runs go through ``MultimodalLM`` + ``Collator`` + a Lightning ``Trainer``; the baseline is
@@ -19,6 +20,7 @@ import warnings
 
 from transformers.utils import logging as hf_logging
 
+from lightning_mllm.benchmarking.operator_profile import profile_tables
 from lightning_mllm.benchmarking.report import RUNS, table, write_json
 from lightning_mllm.benchmarking.suite import run_suite
 
@@ -39,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--batch_size", type=int, default=16, help="samples per step (packed or padded)")
     work.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     work.add_argument("--steps", type=int, default=10, help="timed steps")
+    work.add_argument("--repeats", type=int, default=1,
+                      help="run every run this many times, project and baseline in turns; report each run's "
+                           "median and every repeat's ratio (a shared machine's speed drifts between runs)")
     work.add_argument("--text_min", type=int, default=60, help="shortest text in tokens")
     work.add_argument("--text_max", type=int, default=700, help="longest text in tokens")
     work.add_argument("--text_only_share", type=float, default=0.1, help="share of samples without an image")
@@ -49,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_argument("--pack_length", type=int, help="pack samples into rows of this many tokens")
     project.add_argument("--lora_dtype", choices=("float32", "bfloat16"), default="bfloat16",
                          help="adapters in the frozen weights' dtype (the model's default, with Kahan-summed AdamW)")
-    project.add_argument("--attn_implementation", choices=("sdpa", "flex_attention", "eager"), default="sdpa")
+    project.add_argument("--attn_implementation", choices=("sdpa_packed", "sdpa", "flex_attention", "eager"),
+                         default="sdpa_packed", help="the project's LLM attention (the baseline's is sdpa)")
     project.add_argument("--connector", choices=("linear", "mlp2x_gelu"), default="linear")
     project.add_argument("--llm_dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto",
                          help="frozen weights (both sides); auto: bfloat16 on a GPU, float32 on a CPU")
@@ -63,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: off, and on again after a GPU out-of-memory")
     parser.add_argument("--memory_fraction", type=float, help="cap this process's share of GPU memory")
     parser.add_argument("--peak_tflops", type=float, default=989.0, help="peak for MFU (989: H100 bf16 dense)")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="profile the timed steps (torch.profiler) and print this many operators per stage, "
+                             "project and baseline side by side; profiled runs are slower, quote unprofiled figures")
     parser.add_argument("--out", help="write every figure and setting to this JSON file")
     return parser
 
@@ -86,6 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
         if bars:
             hf_logging.enable_progress_bar()
     print(table(results))
+    if args.profile:
+        print()
+        print(profile_tables(results["runs"], args.profile))
     if args.out:
         write_json(args.out, results)
     return results

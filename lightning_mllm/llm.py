@@ -11,6 +11,8 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, PreTrainedModel
 
+from lightning_mllm import packed_attention  # registers "sdpa_packed" with transformers on import
+
 
 def nf4_config(compute_dtype: torch.dtype) -> BitsAndBytesConfig:
     """QLoRA's storage: NF4 weights with double quantisation, matmuls in ``compute_dtype``."""
@@ -19,7 +21,7 @@ def nf4_config(compute_dtype: torch.dtype) -> BitsAndBytesConfig:
 
 
 def load_llm(name_or_path: str, dtype: torch.dtype, load_in_4bit: bool = False,
-             attn_implementation: str = "sdpa") -> PreTrainedModel:
+             attn_implementation: str = packed_attention.ATTENTION) -> PreTrainedModel:
     """Loads any Hugging Face causal LM (a hub id or a local folder); frozen until a stage says otherwise."""
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation}
     if load_in_4bit:

@@ -67,8 +67,10 @@ class MultimodalLM(VLMSteps, L.LightningModule):
             dtype: no casts, 2.3x the step speed in docs/design.md's probe; AdamW with Kahan summation
             keeps the updates rounding would drop, see ``optimizers.py``) or ``float32`` (peft's
             default: adapter matmuls and their inputs upcast to float32).
-        attn_implementation: The LLM's attention kernel: ``sdpa``, ``flex_attention`` (skips the
-            masked blocks of packed rows) or ``eager``.
+        attn_implementation: The LLM's attention kernel: ``sdpa_packed`` (PyTorch SDPA, run on each
+            sample of a packed row alone; elsewhere transformers' ``sdpa``; ``packed_attention.py``),
+            ``sdpa`` (packed rows attend through a dense block-diagonal mask, computed in full),
+            ``flex_attention`` (skips the masked blocks) or ``eager``.
         gradient_checkpointing: Recompute each LLM decoder layer's activations in the backward pass
             (any strategy; under FSDP with ``activation_checkpointing`` the strategy's wrapping is used).
         image_aspect: How a non-square image fits the tower's square input: ``pad`` (pad to a square
@@ -99,7 +101,7 @@ class MultimodalLM(VLMSteps, L.LightningModule):
         max_new_tokens: int = 16,
         connector_init: str | None = None,
         lora_dtype: str = "bfloat16",
-        attn_implementation: str = "sdpa",
+        attn_implementation: str = "sdpa_packed",
         gradient_checkpointing: bool = False,
         image_aspect: str = "pad",
     ):

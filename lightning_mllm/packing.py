@@ -4,7 +4,8 @@ With text lengths from 60 to 700 tokens after a 576-token image, padding every r
 sample wastes about a quarter of the compute. Packed rows hold whole samples back to back; the
 position ids restart at 0 for every sample, and transformers turns restarting position ids (with
 no 2D attention mask and no cache) into a block-diagonal causal mask, so no sample attends to
-another (sdpa builds it as a dense mask; ``flex_attention`` skips the masked blocks).
+another (``sdpa`` builds it as a dense mask and computes every block; ``flex_attention`` skips the
+masked blocks; the default ``sdpa_packed`` runs SDPA on each sample alone, ``packed_attention.py``).
 """
 
 from __future__ import annotations

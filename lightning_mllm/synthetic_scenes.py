@@ -146,6 +146,9 @@ def vocabulary_corpus(languages: tuple[str, ...] | list[str] = LANGUAGES) -> lis
         scene = sample_scene(rng)
         for lang in languages:
             lines.append(caption(scene, lang))
-            lines.extend(f"{qa.question} {qa.answer}" for qa in
-                         (question(scene, k, lang, rng) for k in QUESTION_KINDS))
+            # Each text on its own line, as each starts its own turn in the chat: an answer begins
+            # a line there ("Gorria.", not " Gorria."), and byte-level BPE tells the two apart. Trained
+            # after a question, answers split into pieces seen nowhere else ("E" + "skuinean").
+            for qa in (question(scene, k, lang, rng) for k in QUESTION_KINDS):
+                lines.extend((qa.question, qa.answer))
     return lines

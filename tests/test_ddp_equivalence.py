@@ -78,7 +78,7 @@ def _samples(tiny_paths, synthetic_root):
     samples = next(iter(dm.train_dataloader().dataset))
     for index in (0, 1, 4, 5):
         labels = list(samples[index]["labels"])
-        keep = [i for i, label in enumerate(labels) if label != -100][-2:]
+        keep = [i for i, label in enumerate(labels) if label != -100][-1:]
         samples[index] = dict(samples[index], labels=[label if i in keep else -100 for i, label in enumerate(labels)])
     return samples, model.processor.pad_token_id
 

@@ -22,6 +22,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, LlavaConfig, LlavaFor
 
 from lightning_mllm.benchmarking.throughput import ThroughputWindow
 from lightning_mllm.benchmarking.flops import counts_from_parts
+from lightning_mllm.benchmarking.operator_profile import OperatorProfile
 from lightning_mllm.benchmarking.project_run import RunSettings, enable_activation_checkpointing
 from lightning_mllm.benchmarking.runtime import PeakMemory, device, free_memory, is_out_of_memory, progress, synchronize
 from lightning_mllm.chat_format import IGNORE_INDEX, IMAGE_TOKEN_ID
@@ -91,7 +92,9 @@ def with_training_setup(model: LlavaForConditionalGeneration, stage: str, settin
 
 
 def _timed_loop(model: nn.Module, loader: DataLoader, settings: RunSettings, window: ThroughputWindow) -> dict:
-    """Warm-up steps, then the timed ones; the same window semantics as ``ThroughputMonitor``."""
+    """Warm-up steps, then the timed ones; the same window semantics as ``ThroughputMonitor``
+    (and, with ``settings.profile``, the same steps profiled as ``ProfileSteps`` does)."""
+    profiler = OperatorProfile() if settings.profile else None
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     on_gpu = torch.cuda.is_available()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else nullcontext()
@@ -99,6 +102,8 @@ def _timed_loop(model: nn.Module, loader: DataLoader, settings: RunSettings, win
     batches = iter(loader)
     if settings.warmup == 0:
         window.open(time.perf_counter())
+        if profiler:
+            profiler.start()
     last_end = time.perf_counter()
     for step in range(settings.warmup + settings.steps):
         batch = {k: v.to(target, non_blocking=True) if v is not None else None for k, v in next(batches).items()}
@@ -113,9 +118,14 @@ def _timed_loop(model: nn.Module, loader: DataLoader, settings: RunSettings, win
         if step == settings.warmup - 1:
             synchronize()
             window.open(time.perf_counter())
+            if profiler:
+                profiler.start()
         last_end = time.perf_counter()
     synchronize()
-    return window.close(time.perf_counter())
+    figures = window.close(time.perf_counter())
+    if profiler:
+        figures["profile"] = profiler.stop(settings.steps)
+    return figures
 
 
 def _attempts(setting: str) -> list[bool]:

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_mllm.benchmarking.flops import project_counts
+from lightning_mllm.benchmarking.operator_profile import ProfileSteps
 from lightning_mllm.benchmarking.runtime import (
     PeakMemory,
     free_memory,
@@ -47,6 +48,7 @@ class RunSettings:
     compile: bool = False
     baseline_checkpointing: str = "auto"
     image_token_id: int = 0
+    profile: bool = False
 
 
 def enable_activation_checkpointing(model: torch.nn.Module) -> None:
@@ -107,12 +109,15 @@ def run_project(stage: str, settings: RunSettings, samples: list[dict[str, Any]]
             monitor = ThroughputMonitor(settings.peak_tflops, log_every_n_steps=settings.steps,
                                         warmup_steps=settings.warmup)
             options = ProjectOptions(settings.gradient_checkpointing, settings.compile)
+            profiler = ProfileSteps(settings.warmup, settings.steps) if settings.profile else None
             progress(f"project {stage}: loading the backbones, then {settings.warmup} warm-up + "
-                     f"{settings.steps} timed steps")
-            trainer = _trainer(settings, [monitor, options])
+                     f"{settings.steps} timed steps{' (profiled)' if profiler else ''}")
+            trainer = _trainer(settings, [monitor, options] + ([profiler] if profiler else []))
             trainer.fit(model, train_dataloaders=loader)
             result["counts"] = project_counts(model).as_dict()
             result.update(monitor.windows[-1])
+            if profiler:
+                result["profile"] = profiler.table
     except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
         if not is_out_of_memory(error):
             raise

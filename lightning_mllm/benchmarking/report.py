@@ -39,8 +39,10 @@ def table(results: dict[str, Any]) -> str:
              for row in rows]
     lines.insert(1, "-" * len(lines[0]))
     for stage, ratio in results["ratios"].items():
+        spread = ratio.get("repeats")
+        each = f" (repeats: {', '.join(f'{r:.2f}x' for r in spread)})" if spread else ""
         lines.append(f"{stage} project/baseline: {ratio['samples_per_sec']:.2f}x samples/s, "
-                     f"{ratio['tokens_per_sec']:.2f}x tokens/s, {ratio.get('mfu', 0):.2f}x MFU")
+                     f"{ratio['tokens_per_sec']:.2f}x tokens/s, {ratio.get('mfu', 0):.2f}x MFU{each}")
     settings, env = results["settings"], results["environment"]
     workload = results["workload"]
     lines.append(f"device: {env['device']}; MFU against {settings['peak_tflops']} TFLOP/s; "

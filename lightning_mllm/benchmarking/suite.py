@@ -50,11 +50,37 @@ def _one_run(name: str, settings: RunSettings, samples: list[dict[str, Any]]) ->
     return result
 
 
+def _median_run(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The repeat with the median samples/s (the lower middle of an even count); a failed
+    repeat is reported as the run's result, since a failure is never noise."""
+    failed = [run for run in outcomes if "samples_per_sec" not in run]
+    if failed:
+        return failed[0]
+    ordered = sorted(outcomes, key=lambda run: run["samples_per_sec"])
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    if len(outcomes) > 1:
+        median["repeats_samples_per_sec"] = [run["samples_per_sec"] for run in outcomes]
+    return median
+
+
+def ratio_spread(repeats: dict[str, list[dict[str, Any]]]) -> dict[str, list[float]]:
+    """Per stage, project/baseline samples/s of each repeat (the project and baseline runs of one
+    repeat paired), when there is more than one."""
+    spread = {}
+    for stage in ("stage1", "stage2"):
+        pairs = zip(repeats.get(f"project-{stage}", []), repeats.get(f"baseline-{stage}", []))
+        values = [p["samples_per_sec"] / b["samples_per_sec"] for p, b in pairs
+                  if p.get("samples_per_sec") and b.get("samples_per_sec")]
+        if len(values) > 1:
+            spread[stage] = values
+    return spread
+
+
 def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     """Every selected run; the results as the ``--out`` file holds them."""
     runs = parse_runs(args.runs)
-    if args.steps < 1 or args.warmup < 0 or args.batch_size < 1:
-        raise ValueError("--steps and --batch_size must be at least 1, --warmup at least 0")
+    if args.steps < 1 or args.warmup < 0 or args.batch_size < 1 or args.profile < 0 or args.repeats < 1:
+        raise ValueError("--steps, --batch_size and --repeats must be at least 1, --warmup and --profile at least 0")
     cap = _limit_memory(args.memory_fraction)
     backbones = resolve_backbones(args.size, args.llm, args.vision, args.llm_config, args.vision_config,
                                   args.cache_dir)
@@ -79,7 +105,8 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         attn_implementation=args.attn_implementation, connector=args.connector, lora_dtype=args.lora_dtype,
         pack_length=args.pack_length, load_in_4bit=args.load_in_4bit,
         gradient_checkpointing=args.gradient_checkpointing, compile=args.compile,
-        baseline_checkpointing=args.baseline_checkpointing, image_token_id=image_token_id)
+        baseline_checkpointing=args.baseline_checkpointing, image_token_id=image_token_id,
+        profile=bool(args.profile))
     results: dict[str, Any] = {
         "settings": {**vars(args), "llm_dtype": llm_dtype, "llm_folder": backbones.llm,
                      "vision_folder": backbones.vision, "memory_cap_gib": cap},
@@ -90,7 +117,18 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     }
     progress(f"workload: {len(samples)} samples, mean {results['workload']['mean_tokens']:.0f} tokens, "
              f"longest {longest}")
-    for name in runs:
-        results["runs"][name] = _one_run(name, settings, samples)
+    # Repeats run the whole list again (project and baseline take turns), so a slow spell of a
+    # shared machine falls on both sides; each run reports its median repeat.
+    repeats: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    for repeat in range(args.repeats):
+        if args.repeats > 1:
+            progress(f"repeat {repeat + 1} of {args.repeats}")
+        for name in runs:
+            repeats[name].append(_one_run(name, settings, samples))
+    for name, outcomes in repeats.items():
+        results["runs"][name] = _median_run(outcomes)
     results["ratios"] = ratios(results["runs"])
+    for stage, spread in ratio_spread(repeats).items():
+        if stage in results["ratios"]:
+            results["ratios"][stage]["repeats"] = spread
     return results
