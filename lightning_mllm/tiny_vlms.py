@@ -36,6 +36,7 @@ from transformers import (
 from lightning_mllm.tiny_backbones import (
     DEFAULT_CACHE,
     build_tokenizer,
+    code_key,
     save_folder_once,
 )
 
@@ -149,4 +150,6 @@ def ensure_tiny_vlm(kind: str, cache_dir: str | os.PathLike | None = None, seed:
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
 
-    return str(save_folder_once(root / f"tiny-vlm-{kind}-v{TINY_VLM_VERSION}-seed{seed}", save))
+    # The tokenizer's building code is in the name (code_key), as for the tiny backbones: a changed
+    # tokenizer must not be served from a folder built with the old one.
+    return str(save_folder_once(root / f"tiny-vlm-{kind}-v{TINY_VLM_VERSION}-{code_key()}-seed{seed}", save))
