@@ -34,29 +34,30 @@ def _mask(*args: Any, attention_mask: torch.Tensor | None = None, **kwargs: Any)
     return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
 
 
-class _Bounds:
-    """Each row's samples as (start, end), computed once per batch: every layer (and a checkpointed
-    layer's recomputation) gets the same position-id tensor, and reading it back to the host is a
-    device synchronisation worth doing once, not once per layer."""
+class _SampleLengths:
+    """Each row's sample lengths, computed once per batch: every layer (and a checkpointed layer's
+    recomputation) gets the same position-id tensor, and reading it back to the host is a device
+    synchronisation worth doing once, not once per layer. Keyed on the tensor transformers passes,
+    not on a view of it (a view is a new object every call)."""
 
     def __init__(self) -> None:
         self._positions: torch.Tensor | None = None
-        self._bounds: list[list[tuple[int, int]]] = []
+        self._lengths: list[list[int]] = []
 
-    def __call__(self, positions: torch.Tensor) -> list[list[tuple[int, int]]]:
+    def __call__(self, positions: torch.Tensor, rows: int) -> list[list[int]]:
         if positions is not self._positions:
-            bounds = []
-            for row in positions.tolist():
+            lengths = []
+            for row in positions.expand(rows, -1).tolist():
                 # A sample starts wherever the position is 0 (padding at a row's end is one too).
                 starts = [i for i, p in enumerate(row) if p == 0]
                 if not starts or starts[0] != 0:
                     starts = [0] + starts
-                bounds.append(list(zip(starts, starts[1:] + [len(row)])))
-            self._positions, self._bounds = positions, bounds
-        return self._bounds
+                lengths.append([end - start for start, end in zip(starts, starts[1:] + [len(row)])])
+            self._positions, self._lengths = positions, lengths
+        return self._lengths
 
 
-_bounds = _Bounds()
+_sample_lengths = _SampleLengths()
 
 
 def packed_sdpa_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -69,14 +70,13 @@ def packed_sdpa_forward(module: torch.nn.Module, query: torch.Tensor, key: torch
     if attention_mask is not None or positions is None or not causal or query.shape[2] != key.shape[2]:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
-    bounds = _bounds(positions.expand(query.shape[0], -1))
+    row_lengths = _sample_lengths(positions, query.shape[0])
     dropout = dropout if module.training else 0.0
     gqa = query.shape[1] != key.shape[1]  # grouped-query attention: a kv head serves several query heads
     rows = []
     # Split, not sliced: the backward of a split is one concatenation, while each slice's backward
     # would write a zero tensor of the whole row's size and add into it.
-    for q_row, k_row, v_row, row_bounds in zip(query.unbind(0), key.unbind(0), value.unbind(0), bounds):
-        lengths = [end - start for start, end in row_bounds]
+    for q_row, k_row, v_row, lengths in zip(query.unbind(0), key.unbind(0), value.unbind(0), row_lengths):
         rows.append(torch.cat([F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=scaling,
                                                               enable_gqa=gqa)
                                for q, k, v in zip(q_row.split(lengths, 1), k_row.split(lengths, 1),

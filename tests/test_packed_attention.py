@@ -65,3 +65,16 @@ def test_the_project_model_uses_it_by_default(tiny_paths):
 
     model = make_model(tiny_paths, stage="stage1")
     assert model.llm.config._attn_implementation == ATTENTION
+
+
+def test_sample_lengths_are_read_once_per_forward_not_once_per_layer(llama, monkeypatch):
+    from lightning_mllm import packed_attention
+
+    reads = []
+    original = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda self: reads.append(self.shape) or original(self))
+    positions = torch.tensor([[*range(10), *range(20)]])
+    packed_attention._sample_lengths._positions = None
+    llama.set_attn_implementation(ATTENTION)
+    llama.model(input_ids=torch.randint(0, 97, (1, 30)), position_ids=positions, attention_mask=None, use_cache=False)
+    assert reads.count(torch.Size([1, 30])) == 1  # two layers, one read
