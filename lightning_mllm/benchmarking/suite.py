@@ -50,14 +50,18 @@ def _one_run(name: str, settings: RunSettings, samples: list[dict[str, Any]]) ->
     return result
 
 
+def lower_median(values: list[Any], key: Any = None) -> Any:
+    """The middle value (the lower middle of an even count): always one that was measured."""
+    return sorted(values, key=key)[(len(values) - 1) // 2]
+
+
 def _median_run(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-    """The repeat with the median samples/s (the lower middle of an even count); a failed
-    repeat is reported as the run's result, since a failure is never noise."""
+    """The repeat with the median samples/s; a failed repeat is reported as the run's result,
+    since a failure is never noise."""
     failed = [run for run in outcomes if "samples_per_sec" not in run]
     if failed:
         return failed[0]
-    ordered = sorted(outcomes, key=lambda run: run["samples_per_sec"])
-    median = dict(ordered[(len(ordered) - 1) // 2])
+    median = dict(lower_median(outcomes, key=lambda run: run["samples_per_sec"]))
     if len(outcomes) > 1:
         median["repeats_samples_per_sec"] = [run["samples_per_sec"] for run in outcomes]
     return median
@@ -130,5 +134,6 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     results["ratios"] = ratios(results["runs"])
     for stage, spread in ratio_spread(repeats).items():
         if stage in results["ratios"]:
-            results["ratios"][stage]["repeats"] = spread
+            # The median of the paired ratios: each repeat's two sides ran minutes apart, not a whole list apart.
+            results["ratios"][stage].update(repeats=spread, repeats_median=lower_median(spread))
     return results
