@@ -16,6 +16,7 @@ from lightning_mllm.fusion import labelled_token_losses, splice_image_features
 from lightning_mllm.image_aspect import check_image_aspect
 from lightning_mllm.llm import add_lora, base_model, load_llm, prepare_for_training
 from lightning_mllm.loss_normalisation import AccumulatedTokenMean
+from lightning_mllm.packed_attention import ATTENTION
 from lightning_mllm.processor import MultimodalProcessor
 from lightning_mllm.stage_handoff import check_connector_init, load_connector_init
 from lightning_mllm.stages import check_stage, describe_counts
@@ -101,7 +102,7 @@ class MultimodalLM(VLMSteps, L.LightningModule):
         max_new_tokens: int = 16,
         connector_init: str | None = None,
         lora_dtype: str = "bfloat16",
-        attn_implementation: str = "sdpa_packed",
+        attn_implementation: str = ATTENTION,
         gradient_checkpointing: bool = False,
         image_aspect: str = "pad",
     ):
